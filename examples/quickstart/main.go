@@ -1,0 +1,54 @@
+// Copyright The otelcaracal Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Command quickstart runs three otelhttp-instrumented services on
+// loopback: a planner agent, a research agent the planner delegates to,
+// and a tool API the research agent calls through a sub-agent of its own.
+// One task goes two delegation hops deep, and the program prints the
+// delegation chain assembled from the spans and each service's spans with
+// their attribution.
+//
+//	go run ./examples/quickstart
+//
+// With OTEL_EXPORTER_OTLP_ENDPOINT set, the spans are also exported there
+// over OTLP/HTTP.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := run(ctx, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "quickstart:", err)
+		os.Exit(1)
+	}
+}
+
+// run starts the services, runs one task and prints what was recorded.
+func run(ctx context.Context, w io.Writer) error {
+	d, err := start(ctx, os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "")
+	if err != nil {
+		return err
+	}
+	defer d.close(context.WithoutCancel(ctx))
+
+	answer, err := d.runTask(ctx, "otel propagation")
+	if err != nil {
+		return err
+	}
+	if err := d.flush(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "task answered: %s\n\n", answer)
+	return d.print(w)
+}
