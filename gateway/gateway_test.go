@@ -38,7 +38,7 @@ func (r *startRecorder) OnStart(ctx context.Context, s sdktrace.ReadWriteSpan) {
 	defer r.mu.Unlock()
 	r.envs[s.SpanKind()] = baggage.FromContext(ctx)
 }
-func (*startRecorder) OnEnd(sdktrace.ReadOnlySpan)        {}
+func (*startRecorder) OnEnd(sdktrace.ReadOnlySpan)      {}
 func (*startRecorder) Shutdown(context.Context) error   { return nil }
 func (*startRecorder) ForceFlush(context.Context) error { return nil }
 
