@@ -48,6 +48,9 @@ var (
 	ErrReservedKey = errors.New("caracal baggage: key is reserved for the envelope")
 	// ErrInvalidValue is returned for a value that is not valid UTF-8.
 	ErrInvalidValue = errors.New("caracal baggage: value is not valid UTF-8")
+	// ErrLimit is returned when baggage would exceed the W3C limits of 64
+	// members or 8192 bytes.
+	ErrLimit = errors.New("caracal baggage: W3C baggage limits exceeded")
 	// ErrEmptyDelegation is returned when a delegation id is empty.
 	ErrEmptyDelegation = errors.New("caracal baggage: empty delegation id")
 )
@@ -118,6 +121,17 @@ func (e Envelope) AcceptDelegation(id string) (Envelope, error) {
 	return e, nil
 }
 
+// Child returns the envelope of a child session that acts under a new
+// delegation edge from e (Caracal protocol §2.6, narrow mode, and inherit
+// mode when the coordinator mirrored an edge): session is the child's
+// session, edge becomes its delegation, e's delegation its parent edge,
+// and the hop grows by one. The subject record stays. It fails as
+// AcceptDelegation does.
+func (e Envelope) Child(session, edge string) (Envelope, error) {
+	e.AgentSession = session
+	return e.AcceptDelegation(edge)
+}
+
 // members returns the envelope as baggage members: each non-empty id and,
 // when the hop is above 0 or any id is set, the hop (Caracal protocol §2.3
 // step 3). A bare root envelope has no members.
@@ -172,8 +186,9 @@ func FromContext(ctx context.Context) Envelope {
 // Apply returns b with its reserved members replaced by those of e. Every
 // third-party member of b is kept as it is, and reserved members that e
 // does not set are removed, so no stale envelope value survives. It fails
-// when e is invalid (see Envelope.Validate) or the result would exceed the
-// W3C member limit.
+// when e is invalid (see Envelope.Validate), and with ErrLimit when the
+// result would exceed the W3C limits of 64 members or 8192 bytes; b is
+// then returned unchanged.
 func Apply(b otelbaggage.Baggage, e Envelope) (otelbaggage.Baggage, error) {
 	env, err := e.members()
 	if err != nil {
@@ -189,13 +204,14 @@ func Apply(b otelbaggage.Baggage, e Envelope) (otelbaggage.Baggage, error) {
 	ms = append(ms, env...)
 	out, err := otelbaggage.New(ms...)
 	if err != nil {
-		return b, fmt.Errorf("caracal baggage: %w", err)
+		return b, fmt.Errorf("%w: %w", ErrLimit, err)
 	}
 	return out, nil
 }
 
 // ContextWithEnvelope returns a copy of ctx whose baggage carries e in
-// place of any envelope it had, keeping every third-party member.
+// place of any envelope it had, keeping every third-party member. It fails
+// as Apply does, returning ctx unchanged.
 func ContextWithEnvelope(ctx context.Context, e Envelope) (context.Context, error) {
 	b, err := Apply(otelbaggage.FromContext(ctx), e)
 	if err != nil {

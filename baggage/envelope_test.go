@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	otelbaggage "go.opentelemetry.io/otel/baggage"
@@ -211,4 +212,49 @@ func ExampleAcceptDelegation() {
 	}
 	fmt.Printf("%+v\n", baggage.FromContext(ctx))
 	// Output: {AgentSession:session-research DelegationEdge:edge-2 ParentEdge:edge-1 SubjectRecord: Hop:2}
+}
+
+func TestChild(t *testing.T) {
+	parent := baggage.Envelope{AgentSession: "parent", DelegationEdge: "edge-parent", SubjectRecord: "r", Hop: 1}
+	got, err := parent.Child("child", "edge-child")
+	want := baggage.Envelope{
+		AgentSession: "child", DelegationEdge: "edge-child", ParentEdge: "edge-parent", SubjectRecord: "r", Hop: 2,
+	}
+	if err != nil || got != want {
+		t.Errorf("Child = %+v, %v; want %+v", got, err, want)
+	}
+	// A narrow child under a root session (§10.10): parent edge empty.
+	got, err = baggage.Envelope{AgentSession: "root"}.Child("child", "edge-1")
+	if err != nil || got != (baggage.Envelope{AgentSession: "child", DelegationEdge: "edge-1", Hop: 1}) {
+		t.Errorf("root Child = %+v, %v", got, err)
+	}
+	if _, err := (baggage.Envelope{Hop: baggage.MaxHop}).Child("c", "e"); !errors.Is(err, baggage.ErrHopLimit) {
+		t.Errorf("Child at MaxHop: %v", err)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	ctx := context.Background()
+	var err error
+	for i := range 60 {
+		if ctx, err = baggage.ContextWithMember(ctx, fmt.Sprintf("k%d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full := baggage.Envelope{AgentSession: "s", DelegationEdge: "d", ParentEdge: "p", SubjectRecord: "r", Hop: 1}
+	if _, err := baggage.ContextWithEnvelope(ctx, full); !errors.Is(err, baggage.ErrLimit) {
+		t.Errorf("65 members: %v", err)
+	}
+	big := strings.Repeat("x", 8191) // k= and 8191 bytes: one over
+	if _, err := baggage.ContextWithMember(context.Background(), "k", big); !errors.Is(err, baggage.ErrLimit) {
+		t.Errorf("8192+ bytes: %v", err)
+	}
+	for i := 60; i < 64; i++ {
+		if ctx, err = baggage.ContextWithMember(ctx, fmt.Sprintf("k%d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := baggage.ContextWithMember(ctx, "k64", "v"); !errors.Is(err, baggage.ErrLimit) {
+		t.Errorf("65th member: %v", err)
+	}
 }

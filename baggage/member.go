@@ -77,15 +77,21 @@ func NewMember(key, value string) (otelbaggage.Member, error) {
 }
 
 // ContextWithMember returns a copy of ctx whose baggage also has the
-// third-party member key=value, validated as NewMember does.
+// third-party member key=value, validated as NewMember does. It fails with
+// ErrLimit when the baggage would exceed the W3C limits, returning ctx
+// unchanged.
 func ContextWithMember(ctx context.Context, key, value string) (context.Context, error) {
 	m, err := NewMember(key, value)
 	if err != nil {
 		return ctx, err
 	}
 	b, err := otelbaggage.FromContext(ctx).SetMember(m)
+	if err == nil {
+		// SetMember does not check the limits; New does.
+		b, err = otelbaggage.New(b.Members()...)
+	}
 	if err != nil {
-		return ctx, fmt.Errorf("caracal baggage: %w", err)
+		return ctx, fmt.Errorf("%w: %w", ErrLimit, err)
 	}
 	return otelbaggage.ContextWithBaggage(ctx, b), nil
 }

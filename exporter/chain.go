@@ -17,10 +17,6 @@ import (
 	"github.com/otelcaracal/otelcaracal/baggage"
 )
 
-// AttributionMixed is the attribution of a Link whose spans do not agree:
-// some say AttributionVerified and some AttributionClaimed.
-const AttributionMixed = "mixed"
-
 // SpanRecord is one span as a tracing backend returns it: the input of
 // BuildChains.
 type SpanRecord struct {
@@ -50,9 +46,12 @@ type Chain struct {
 // Link is one node of a Chain: the spans of a trace that acted under one
 // delegation, or, for a node without a delegation, under one session.
 //
-// Attribution is AttributionVerified when every span of the node says
-// verified, AttributionClaimed when none does, and AttributionMixed
-// otherwise. A span that does not say verified counts as claimed. When the
+// Attribution is AttributionVerified when any span of the node says
+// verified: a verifier proved the node's delegation somewhere in the trace,
+// typically on the receiving service, while the caller's spans under it
+// are claimed. It is AttributionClaimed when no span says verified; a span
+// that does not say verified counts as claimed. VerifiedSpans tells how
+// many spans were verified. When the
 // spans of a node disagree on a field, a verified span's value wins over
 // a claimed one, a set value over an empty one, and then the smaller
 // value, so a Link does not depend on the order spans arrive in.
@@ -68,9 +67,10 @@ type Link struct {
 	SubjectRecordID string `json:"subject_record_id"`
 	// Hop is the delegation depth.
 	Hop int `json:"hop"`
-	// Attribution is AttributionClaimed, AttributionVerified or
-	// AttributionMixed.
+	// Attribution is AttributionClaimed or AttributionVerified.
 	Attribution string `json:"attribution"`
+	// VerifiedSpans is the number of spans of the node that were verified.
+	VerifiedSpans int `json:"verified_spans"`
 	// SpanCount is the number of spans of the node.
 	SpanCount int `json:"span_count"`
 	// Services lists the spans of the node by service, sorted by service.
@@ -295,14 +295,11 @@ func (n *node) finish() {
 	l.ParentID = n.parID.value
 	l.SubjectRecordID = n.record.value
 	l.Hop = n.hop.value
-	switch {
-	case n.agree[1] == 0:
-		l.Attribution = AttributionClaimed
-	case n.agree[0] == 0:
+	l.Attribution = AttributionClaimed
+	if n.agree[1] > 0 {
 		l.Attribution = AttributionVerified
-	default:
-		l.Attribution = AttributionMixed
 	}
+	l.VerifiedSpans = n.agree[1]
 	l.SpanCount = n.agree[0] + n.agree[1]
 	for svc, names := range n.spans {
 		slices.Sort(names)
@@ -499,6 +496,9 @@ func linkLine(l *Link) string {
 	}
 	b.WriteString("  hop " + strconv.Itoa(l.Hop))
 	b.WriteString("  " + textValue(l.Attribution))
+	if l.VerifiedSpans > 0 && l.VerifiedSpans < l.SpanCount {
+		b.WriteString(" (" + strconv.Itoa(l.VerifiedSpans) + " of " + strconv.Itoa(l.SpanCount) + " spans)")
+	}
 	if l.Partial {
 		b.WriteString("  partial")
 	}

@@ -195,7 +195,8 @@ func TestBuildChains(t *testing.T) {
 				AgentSessionID: "verified-session",
 				DelegationID:   "edge-1",
 				Hop:            1,
-				Attribution:    exporter.AttributionMixed,
+				Attribution:    exporter.AttributionVerified,
+				VerifiedSpans:  1,
 				SpanCount:      2,
 				Services: []exporter.ServiceSpans{
 					svc("svc", "op", "verified op"),
@@ -292,7 +293,9 @@ func TestWriteText(t *testing.T) {
 				children(
 					with(link("a", "edge-a", "edge-b", 1), func(l *exporter.Link) {
 						l.Cycle = true
-						l.Attribution = exporter.AttributionMixed
+						l.Attribution = exporter.AttributionVerified
+						l.VerifiedSpans = 1
+						l.SpanCount = 2
 					}),
 					link("b", "edge-b", "edge-a", 2),
 					link("c", "", "edge-a", 2),
@@ -300,7 +303,7 @@ func TestWriteText(t *testing.T) {
 			}}},
 			want: `trace t1
 ├─ delegation edge-2 (parent edge-1) → session s  subject record-1  hop 2  claimed  partial  [svc: 1 span]
-└─ delegation edge-a (parent edge-b) → session a  hop 1  mixed  cycle  [svc: 1 span]
+└─ delegation edge-a (parent edge-b) → session a  hop 1  verified (1 of 2 spans)  cycle  [svc: 1 span]
    ├─ delegation edge-b (parent edge-a) → session b  hop 2  claimed  [svc: 1 span]
    └─ session c (parent edge-a)  hop 2  claimed  [svc: 1 span]
 `,

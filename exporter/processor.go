@@ -11,6 +11,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/otelcaracal/otelcaracal/baggage"
+	"github.com/otelcaracal/otelcaracal/mandate"
 )
 
 // Attribute keys of delegation attribution on spans.
@@ -52,8 +53,9 @@ const (
 )
 
 // maxAttrs is the number of attributes OnStart sets at most: four ids,
-// the hop and the attribution.
-const maxAttrs = 6
+// the hop, the attribution and, when verified, zone, application and
+// delegation path.
+const maxAttrs = 9
 
 // attrPool holds the arrays OnStart builds its attributes in. An array
 // passed through the ReadWriteSpan interface escapes to the heap, which
@@ -68,9 +70,10 @@ var attrPool = sync.Pool{
 //
 // The values come from OpenTelemetry baggage, which is unsigned: anyone who
 // sends a request chooses its baggage. SpanProcessor therefore marks them
-// AttributionClaimed, meaning the caller said so and nothing was checked.
-// It copies only the five envelope members of package baggage, never any
-// other member, not even one whose key starts with "caracal.".
+// AttributionClaimed, meaning the caller said so and nothing was checked,
+// unless a verifier proved them (see OnStart). It copies only the five
+// envelope members of package baggage, never any other member, not even
+// one whose key starts with "caracal.".
 //
 // The zero value is ready to use.
 type SpanProcessor struct {
@@ -84,16 +87,25 @@ func NewSpanProcessor(opts ...Option) *SpanProcessor {
 	return &SpanProcessor{cfg: newConfig(opts)}
 }
 
-// OnStart sets the attribution attributes on s from the envelope in the
-// baggage of parent. A root envelope, with no ids and hop 0, sets nothing.
-// Otherwise s gets each non-empty id, HopKey and AttributionKey.
+// OnStart sets the attribution attributes on s from the context parent.
+//
+// The envelope is read from the baggage of parent. When parent also holds
+// claims a verifier proved (mandate.ClaimsFromContext) and the envelope is
+// theirs, it is marked AttributionVerified, with ZoneKey, ApplicationKey
+// and DelegationPathKey. Otherwise it is marked AttributionClaimed; a root
+// envelope, with no ids and hop 0, sets nothing. Each non-empty id is set,
+// and HopKey and AttributionKey always.
 func (*SpanProcessor) OnStart(
 	parent context.Context,
 	s sdktrace.ReadWriteSpan,
 ) {
-	// TODO(#3): verified attribution from mandate claims in ctx
-	env, attribution := baggage.FromContext(parent), AttributionClaimed
-	if env.IsZero() {
+	env := baggage.FromContext(parent)
+	claims, verified := mandate.ClaimsFromContext(parent)
+	// Claims describe the context only while it still acts under them: a
+	// handler that hands work to a child session under a new delegation
+	// changes the envelope, and the child's authority is not proven yet.
+	verified = verified && claims.Envelope() == env
+	if !verified && env.IsZero() {
 		return
 	}
 
@@ -114,8 +126,21 @@ func (*SpanProcessor) OnStart(
 		}
 	}
 	attrs[n] = HopKey.Int(env.Hop)
-	attrs[n+1] = AttributionKey.String(attribution)
-	s.SetAttributes(attrs[:n+2]...)
+	n++
+	if verified {
+		attrs[n] = AttributionKey.String(AttributionVerified)
+		attrs[n+1] = ZoneKey.String(claims.ZoneID)
+		attrs[n+2] = ApplicationKey.String(claims.ClientID)
+		n += 3
+		if len(claims.DelegationPath) > 0 {
+			attrs[n] = DelegationPathKey.StringSlice(claims.DelegationPath)
+			n++
+		}
+	} else {
+		attrs[n] = AttributionKey.String(AttributionClaimed)
+		n++
+	}
+	s.SetAttributes(attrs[:n]...)
 
 	*attrs = [maxAttrs]attribute.KeyValue{}
 	attrPool.Put(attrs)

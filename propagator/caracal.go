@@ -37,12 +37,19 @@ func canonical(key string) string {
 // the Caracal envelope (Caracal protocol §2). The zero value is ready to
 // use.
 //
-// Extract replaces the baggage of the context with the members of the
-// carrier's baggage header, and stores an "Authorization: Bearer" token as
-// the subject token. Inject writes the baggage of the context, merged with
-// any baggage the carrier already holds: the carrier's third-party members
-// win over the context's, every stale caracal.* member is removed, and the
-// envelope is written from the context. Inject never writes Authorization.
+// When the carrier holds a usable baggage header, Extract replaces the
+// baggage of the context with its members; otherwise the context's
+// baggage is kept, as propagation.Baggage does. An "Authorization: Bearer"
+// token is stored as the subject token. Inject writes the baggage of the
+// context, merged with any baggage the carrier already holds: the
+// carrier's third-party members win over the context's, every stale
+// caracal.* member is removed, and the envelope is written from the
+// context. Inject never writes Authorization.
+//
+// Caracal replaces propagation.Baggage: remove that one from the
+// composite. If it stays, list it before Caracal, so that Caracal's
+// header and context are the ones that remain; after Caracal it rewrites
+// the header in its own encoding and drops the members it cannot parse.
 //
 // Baggage is unsigned, and Caracal checks nothing: treat what it extracts
 // as claimed, never as proof of authority.

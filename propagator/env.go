@@ -28,7 +28,8 @@ func init() {
 // around names are trimmed (autoprop looks up " caracal" and drops it), and
 // an unset or blank variable gives New, not tracecontext and baggage. Every
 // autoprop name is accepted, "caracal" included, and "none" gives a no-op.
-// It fails for an unknown name, returning the known ones composed.
+// It fails for an unknown name, returning the known names composed, or
+// New when no name is known.
 func FromEnv() (propagation.TextMapPropagator, error) {
 	var names []string
 	for n := range strings.SplitSeq(os.Getenv(envPropagators), ",") {

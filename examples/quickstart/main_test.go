@@ -51,10 +51,11 @@ func TestQuickstart(t *testing.T) {
 	want := []struct {
 		session, delegation, parent string
 		hop                         int
+		attribution                 string
 	}{
-		{plannerSession, "", "", 0},
-		{researchSession, plannerToResearh, "", 1},
-		{fetcherSession, researchToFetch, plannerToResearh, 2},
+		{d.plannerSession, "", "", 0, exporter.AttributionClaimed},
+		{d.researchSession, d.plannerToResearch, "", 1, exporter.AttributionVerified},
+		{d.fetcherSession, d.researchToFetcher, d.plannerToResearch, 2, exporter.AttributionVerified},
 	}
 	l := root
 	for i, w := range want {
@@ -64,7 +65,7 @@ func TestQuickstart(t *testing.T) {
 		if l.AgentSessionID != w.session || l.DelegationID != w.delegation || l.ParentID != w.parent || l.Hop != w.hop {
 			t.Errorf("depth %d: %+v, want %+v", i, l, w)
 		}
-		if l.Attribution != exporter.AttributionClaimed {
+		if l.Attribution != w.attribution {
 			t.Errorf("depth %d attribution %q", i, l.Attribution)
 		}
 		var next *exporter.Link
@@ -84,11 +85,18 @@ func TestQuickstart(t *testing.T) {
 		}
 		spans++
 		attrs := attribute.NewSet(s.Attributes...)
-		if v, _ := attrs.Value(exporter.DelegationKey); v.AsString() != researchToFetch {
+		if v, _ := attrs.Value(exporter.DelegationKey); v.AsString() != d.researchToFetcher {
 			t.Errorf("%s: delegation %q", s.Name, v.AsString())
 		}
 		if v, _ := attrs.Value(exporter.HopKey); v.AsInt64() != 2 {
 			t.Errorf("%s: hop %d", s.Name, v.AsInt64())
+		}
+		if v, _ := attrs.Value(exporter.AttributionKey); v.AsString() != exporter.AttributionVerified {
+			t.Errorf("%s: attribution %q", s.Name, v.AsString())
+		}
+		if v, _ := attrs.Value(exporter.DelegationPathKey); strings.Join(v.AsStringSlice(), ">") !=
+			d.plannerToResearch+">"+d.researchToFetcher {
+			t.Errorf("%s: path %v", s.Name, v.AsStringSlice())
 		}
 	}
 	if spans != 2 {
@@ -99,7 +107,7 @@ func TestQuickstart(t *testing.T) {
 	if err := d.print(&out); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"delegation " + researchToFetch, "tool-api spans:", "hop=2 attribution=claimed"} {
+	for _, s := range []string{"delegation " + d.researchToFetcher, "tool-api spans:", "attribution=verified"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("output lacks %q:\n%s", s, out.String())
 		}

@@ -19,22 +19,22 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/otelcaracal/otelcaracal/baggage"
+	"github.com/otelcaracal/otelcaracal/caracaltest"
 	"github.com/otelcaracal/otelcaracal/gateway"
+	"github.com/otelcaracal/otelcaracal/mandate"
 	"github.com/otelcaracal/otelcaracal/propagator"
 )
 
-// The ids a Caracal coordinator would hand out for this task.
+// The resources the Gateway routes to, and their scopes.
 const (
-	subjectRecord    = "authority-record-7"
-	plannerSession   = "session-planner"
-	researchSession  = "session-research"
-	fetcherSession   = "session-fetcher"
-	plannerToResearh = "edge-planner-research"
-	researchToFetch  = "edge-research-fetcher"
+	researchResource = "resource://research-agent"
+	toolResource     = "resource://tool-api"
+	researchScope    = "research:run"
+	searchScope      = "search:read"
 )
 
 // service is one program of the demonstration: an HTTP server with its own
-// tracer provider, and a client for its outbound calls.
+// tracer provider, and a client that calls resources through the Gateway.
 type service struct {
 	name   string
 	srv    *http.Server
@@ -43,12 +43,17 @@ type service struct {
 	tracer trace.Tracer
 }
 
-// demo is the running set of services.
+// demo is the running control plane and services, and the sessions and
+// delegations of the task.
 type demo struct {
 	telemetry *telemetry
+	cp        *caracaltest.Server
 	planner   *service
 	research  *service
 	tool      *service
+
+	plannerSession, researchSession, fetcherSession string
+	plannerToResearch, researchToFetcher            string
 }
 
 func start(ctx context.Context, otlp bool) (*demo, error) {
@@ -57,35 +62,96 @@ func start(ctx context.Context, otlp bool) (*demo, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &demo{telemetry: t}
-	if d.tool, err = d.serve("tool-api", "/search", d.search); err != nil {
+	d := &demo{telemetry: t, cp: caracaltest.NewServer()}
+	if err := d.startServices(); err != nil {
 		return nil, errors.Join(err, d.close(ctx))
 	}
-	if d.research, err = d.serve("research-agent", "/research", d.researchTopic); err != nil {
-		return nil, errors.Join(err, d.close(ctx))
-	}
-	if d.planner, err = d.serve("planner-agent", "/task", d.plan); err != nil {
+	if err := d.provision(); err != nil {
 		return nil, errors.Join(err, d.close(ctx))
 	}
 	return d, nil
 }
 
-// serve starts a service on a loopback port.
-func (d *demo) serve(name, path string, h http.HandlerFunc) (*service, error) {
+// startServices starts the three services. The research agent and the tool
+// API are resources behind the Gateway: they accept only mandates the
+// Gateway minted for them, and verify them.
+func (d *demo) startServices() error {
+	var err error
+	if d.tool, err = d.serve("tool-api", "/search", toolResource, d.search); err != nil {
+		return err
+	}
+	if d.research, err = d.serve("research-agent", "/research", researchResource, d.researchTopic); err != nil {
+		return err
+	}
+	d.planner, err = d.serve("planner-agent", "/task", "", d.plan)
+	return err
+}
+
+// provision sets up what a coordinator holds for the task: the planner's
+// root session, the research agent's session under it with a delegation
+// for research and search, and a fetcher sub-agent with a narrower
+// delegation, for search only, chained below the first.
+func (d *demo) provision() error {
+	var err error
+	if d.plannerSession, err = d.cp.NewSession(""); err != nil {
+		return err
+	}
+	if d.researchSession, err = d.cp.NewSession(d.plannerSession); err != nil {
+		return err
+	}
+	if d.fetcherSession, err = d.cp.NewSession(d.researchSession); err != nil {
+		return err
+	}
+	d.plannerToResearch, err = d.cp.NewDelegation(caracaltest.Delegation{
+		Source: d.plannerSession, Target: d.researchSession,
+		Scopes:      []string{researchScope, searchScope},
+		Constraints: caracaltest.Constraints{Resources: []string{researchResource, toolResource}, MaxHops: 2},
+		TTL:         10 * time.Minute,
+	})
+	if err != nil {
+		return err
+	}
+	d.researchToFetcher, err = d.cp.NewDelegation(caracaltest.Delegation{
+		Source: d.researchSession, Target: d.fetcherSession, Parent: d.plannerToResearch,
+		Resource: toolResource, Scopes: []string{searchScope}, TTL: 5 * time.Minute,
+	})
+	return err
+}
+
+// serve starts a service on a loopback port. A service that is a resource
+// verifies the mandate of every request.
+func (d *demo) serve(name, path, resource string, h http.HandlerFunc) (*service, error) {
 	tp := d.telemetry.provider(name)
-	opts := []gateway.Option{gateway.WithOTelHTTPOptions(otelhttp.WithTracerProvider(tp))}
+	otelOpt := gateway.WithOTelHTTPOptions(otelhttp.WithTracerProvider(tp))
+	handlerOpts := []gateway.Option{otelOpt}
+	if resource != "" {
+		v, err := d.cp.Verifier(resource)
+		if err != nil {
+			return nil, err
+		}
+		handlerOpts = append(handlerOpts, gateway.WithVerifier(v))
+	}
+	sts, err := d.cp.STSClient()
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
-	mux.Handle(path, gateway.NewHandler(h, name+" "+path, opts...))
+	mux.Handle(path, gateway.NewHandler(h, name+" "+path, handlerOpts...))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	s := &service{
-		name:   name,
-		srv:    &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
-		url:    "http://" + ln.Addr().String(),
-		client: &http.Client{Transport: gateway.NewTransport(nil, opts...), Timeout: 10 * time.Second},
+		name: name,
+		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
+		url:  "http://" + ln.Addr().String(),
+		client: gateway.NewClient(otelOpt,
+			gateway.WithGateway(d.cp.GatewayURL()),
+			gateway.WithMandates(gateway.Mint(mandate.NewMintCache(sts), nil, 0))),
 		tracer: tp.Tracer("github.com/otelcaracal/otelcaracal/examples/quickstart"),
+	}
+	if resource != "" {
+		d.cp.AddResource(resource, s.url, researchScope, searchScope)
 	}
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
@@ -99,25 +165,25 @@ func (d *demo) close(ctx context.Context) error {
 			errs = append(errs, s.srv.Shutdown(ctx))
 		}
 	}
+	d.cp.Close()
 	errs = append(errs, d.telemetry.shutdown(ctx))
 	return errors.Join(errs...)
 }
 
 // runTask sends a task to the planner as its user would, with a plain
-// client: no envelope, no trace. The planner starts the root session.
+// client: no envelope, no trace.
 func (d *demo) runTask(ctx context.Context, topic string) (string, error) {
 	c := &http.Client{Timeout: 10 * time.Second}
 	defer c.CloseIdleConnections()
-	return get(ctx, c, d.planner.url+"/task?topic="+url.QueryEscape(topic))
+	return get(ctx, c, d.planner.url+"/task?topic="+url.QueryEscape(topic), "")
 }
 
-// plan is the planner agent: it acts under the root session and delegates
-// the research to the research agent's session.
+// plan is the planner agent. It acts under its root session and hands the
+// research to the research agent's session, under the delegation the
+// planner gave it. The call goes through the Gateway, which checks the
+// mandate minted for it.
 func (d *demo) plan(w http.ResponseWriter, r *http.Request) {
-	ctx, err := baggage.ContextWithEnvelope(r.Context(), baggage.Envelope{
-		AgentSession:  plannerSession,
-		SubjectRecord: subjectRecord,
-	})
+	ctx, err := baggage.ContextWithEnvelope(r.Context(), baggage.Envelope{AgentSession: d.plannerSession})
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -125,13 +191,14 @@ func (d *demo) plan(w http.ResponseWriter, r *http.Request) {
 	ctx, span := d.planner.tracer.Start(ctx, "plan task")
 	defer span.End()
 
-	ctx, err = delegate(ctx, researchSession, plannerToResearh)
+	ctx, err = delegate(ctx, d.researchSession, d.plannerToResearch)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	topic := r.URL.Query().Get("topic")
-	answer, err := get(ctx, d.planner.client, d.research.url+"/research?topic="+url.QueryEscape(topic))
+	answer, err := get(ctx, d.planner.client, d.cp.GatewayURL()+"/research?topic="+url.QueryEscape(topic),
+		researchResource)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
@@ -139,13 +206,14 @@ func (d *demo) plan(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, answer)
 }
 
-// researchTopic is the research agent: it runs under the delegation it was
-// given and hands the search to a fetcher sub-agent, one hop deeper.
+// researchTopic is the research agent. Its context holds the verified
+// mandate; it hands the search to its fetcher sub-agent, one delegation
+// deeper.
 func (d *demo) researchTopic(w http.ResponseWriter, r *http.Request) {
 	ctx, span := d.research.tracer.Start(r.Context(), "research topic")
 	defer span.End()
 
-	ctx, err := delegate(ctx, fetcherSession, researchToFetch)
+	ctx, err := delegate(ctx, d.fetcherSession, d.researchToFetcher)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -153,7 +221,7 @@ func (d *demo) researchTopic(w http.ResponseWriter, r *http.Request) {
 	ctx, fetch := d.research.tracer.Start(ctx, "fetch sources")
 	defer fetch.End()
 	q := r.URL.Query().Get("topic")
-	answer, err := get(ctx, d.research.client, d.tool.url+"/search?q="+url.QueryEscape(q))
+	answer, err := get(ctx, d.research.client, d.cp.GatewayURL()+"/search?q="+url.QueryEscape(q), toolResource)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
@@ -171,23 +239,23 @@ func (d *demo) search(w http.ResponseWriter, r *http.Request) {
 }
 
 // delegate returns the context of a child session that has accepted the
-// delegation edge from the current context: the current edge becomes its
-// parent edge and the hop grows by one (Caracal protocol §2.6). In a
-// deployment the coordinator creates the session and the edge.
+// delegation edge from the current context (Caracal protocol §2.6).
 func delegate(ctx context.Context, session, edge string) (context.Context, error) {
-	env := baggage.FromContext(ctx)
-	env.AgentSession = session
-	env, err := env.AcceptDelegation(edge)
+	env, err := baggage.FromContext(ctx).Child(session, edge)
 	if err != nil {
 		return ctx, err
 	}
 	return baggage.ContextWithEnvelope(ctx, env)
 }
 
-func get(ctx context.Context, c *http.Client, u string) (string, error) {
+// get sends a GET; a resource names the Gateway resource it is for.
+func get(ctx context.Context, c *http.Client, u, resource string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return "", err
+	}
+	if resource != "" {
+		req.Header.Set(gateway.ResourceHeader, resource)
 	}
 	resp, err := c.Do(req)
 	if err != nil {

@@ -119,5 +119,6 @@ func attribution(s tracetest.SpanStub) string {
 	if len(parts) == 0 {
 		return "(no envelope)"
 	}
+	slices.Sort(parts)
 	return strings.Join(parts, " ")
 }
