@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	otelbaggage "go.opentelemetry.io/otel/baggage"
@@ -185,33 +187,39 @@ func FromContext(ctx context.Context) Envelope {
 
 // Apply returns b with its reserved members replaced by those of e. Every
 // third-party member of b is kept as it is, and reserved members that e
-// does not set are removed, so no stale envelope value survives. It fails
-// when e is invalid (see Envelope.Validate), and with ErrLimit when the
-// result would exceed the W3C limits of 64 members or 8192 bytes; b is
-// then returned unchanged.
+// does not set are removed, so no stale envelope value survives. When the
+// result would exceed the W3C limits of 64 members or 8192 bytes,
+// third-party members are dropped, last in key order first, so that the
+// envelope always fits: a request's baggage cannot keep a service from
+// acting under its own authority. It fails when e is invalid (see
+// Envelope.Validate), returning b unchanged.
 func Apply(b otelbaggage.Baggage, e Envelope) (otelbaggage.Baggage, error) {
 	env, err := e.members()
 	if err != nil {
 		return b, err
 	}
 	all := b.Members()
-	ms := all[:0]
+	third := all[:0]
 	for _, m := range all {
 		if !IsReserved(m.Key()) {
-			ms = append(ms, m)
+			third = append(third, m)
 		}
 	}
-	ms = append(ms, env...)
-	out, err := otelbaggage.New(ms...)
-	if err != nil {
-		return b, fmt.Errorf("%w: %w", ErrLimit, err)
+	if out, err := otelbaggage.New(append(third, env...)...); err == nil {
+		return out, nil
 	}
-	return out, nil
+	slices.SortFunc(third, func(a, b otelbaggage.Member) int { return strings.Compare(a.Key(), b.Key()) })
+	for n := len(third) - 1; n >= 0; n-- {
+		if out, err := otelbaggage.New(append(slices.Clip(third[:n]), env...)...); err == nil {
+			return out, nil
+		}
+	}
+	return b, fmt.Errorf("%w: the envelope alone", ErrLimit)
 }
 
 // ContextWithEnvelope returns a copy of ctx whose baggage carries e in
-// place of any envelope it had, keeping every third-party member. It fails
-// as Apply does, returning ctx unchanged.
+// place of any envelope it had, keeping the third-party members as Apply
+// does. It fails as Apply does, returning ctx unchanged.
 func ContextWithEnvelope(ctx context.Context, e Envelope) (context.Context, error) {
 	b, err := Apply(otelbaggage.FromContext(ctx), e)
 	if err != nil {

@@ -362,9 +362,14 @@ func TestRedirectNotFollowed(t *testing.T) {
 	// A client that follows redirects gets an error, not a second mandate.
 	plain := &http.Client{Transport: w.client.Transport}
 	req, _ := http.NewRequestWithContext(w.ctx(t), http.MethodGet, w.tool.URL+"/redirect", nil)
-	_, err = plain.Do(req)
+	resp, err = plain.Do(req)
 	if !errors.Is(err, gateway.ErrRedirect) {
 		t.Errorf("followed redirect: %v", err)
+		if resp != nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			t.Logf("status %d: %s", resp.StatusCode, body)
+		}
 	}
 }
 

@@ -28,7 +28,7 @@ const (
 
 // config holds the settings of a transport or handler.
 type config struct {
-	others      propagation.TextMapPropagator // everything but Caracal
+	others      propagation.TextMapPropagator // the other propagators
 	withCaracal propagation.TextMapPropagator // others, then Caracal
 	otelhttp    []otelhttp.Option
 	gatewayURL  string
@@ -60,14 +60,6 @@ func newConfig(opts []Option) config {
 	// carries its envelope.
 	c.otelhttp = append(c.otelhttp, otelhttp.WithPropagators(propagation.NewCompositeTextMapPropagator()))
 	return c
-}
-
-// propagators returns what to inject on a request.
-func (c *config) propagators(bound bool) propagation.TextMapPropagator {
-	if bound || c.propagation == PropagateAlways {
-		return c.withCaracal
-	}
-	return c.others
 }
 
 // globalPropagator defers to the global propagator at each call, so one set
@@ -151,7 +143,8 @@ func WithMandates(src MandateSource) Option {
 }
 
 // WithPropagation sets which requests of a transport with a gateway carry
-// the envelope. The default is PropagateGatewayOnly.
+// the envelope. The default is PropagateGatewayOnly: other requests carry
+// the trace context and third-party baggage, but no caracal.* member.
 func WithPropagation(p Propagation) Option {
 	return optionFunc(func(c *config) { c.propagation = p })
 }

@@ -282,3 +282,106 @@ func TestNilBase(t *testing.T) {
 		t.Errorf("baggage = %q", b)
 	}
 }
+
+// headerEcho serves the request headers back as the response headers'
+// X-Echo-* copies.
+func headerEcho(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for k, vs := range r.Header {
+			w.Header()["X-Echo-"+k] = vs
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func roundTrip(t *testing.T, rt http.RoundTripper, req *http.Request) http.Header {
+	t.Helper()
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	out := http.Header{}
+	for k, vs := range resp.Header {
+		if name, ok := strings.CutPrefix(k, "X-Echo-"); ok {
+			out[name] = vs
+		}
+	}
+	return out
+}
+
+func TestTransportEdgeCases(t *testing.T) {
+	srv := headerEcho(t)
+	tp := sdktrace.NewTracerProvider()
+	defer tp.Shutdown(context.Background())
+	ctx, span := tp.Tracer("t").Start(envCtx(t), "caller")
+	defer span.End()
+	otelOpt := gateway.WithOTelHTTPOptions(otelhttp.WithTracerProvider(tp))
+	withBaggage := gateway.WithPropagators(propagation.NewCompositeTextMapPropagator(
+		propagation.TraceContext{}, propagation.Baggage{}))
+	rt := gateway.NewTransport(nil, otelOpt, withBaggage,
+		gateway.WithGateway(srv.URL+"/gw", gateway.Binding{Resource: "resource://b", UpstreamPrefix: srv.URL + "/bound"}),
+		gateway.WithMandates(gateway.MandateSourceFunc(
+			func(context.Context, string) (string, error) { return "mandate", nil })))
+	defer http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+
+	t.Run("nil header, gateway-bound", func(t *testing.T) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/bound/x?q=1", nil)
+		req.Header = nil
+		h := roundTrip(t, rt, req)
+		if h.Get("Authorization") != "Bearer mandate" || h.Get(gateway.ResourceHeader) != "resource://b" {
+			t.Errorf("headers = %v", h)
+		}
+		if req.Header != nil {
+			t.Error("caller's request changed")
+		}
+	})
+	t.Run("gateway-only hides the envelope from other propagators", func(t *testing.T) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/elsewhere", nil)
+		h := roundTrip(t, rt, req)
+		if b := h.Get("Baggage"); b != "tenant=hooli" {
+			t.Errorf("baggage on a request outside the gateway = %q", b)
+		}
+		if h.Get("Authorization") != "" {
+			t.Error("mandate outside the gateway")
+		}
+	})
+	t.Run("bound request", func(t *testing.T) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/gw/x", nil)
+		req.Header.Set(gateway.ResourceHeader, "resource://x")
+		h := roundTrip(t, rt, req)
+		if h.Get("Authorization") != "Bearer mandate" || !strings.Contains(h.Get("Baggage"), "caracal.agent_session=") {
+			t.Errorf("headers = %v", h)
+		}
+	})
+	t.Run("existing tracestate kept without traceparent", func(t *testing.T) {
+		ts, err := trace.ParseTraceState("vendor=ctx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sctx := trace.ContextWithSpanContext(ctx, span.SpanContext().WithTraceState(ts))
+		req, _ := http.NewRequestWithContext(sctx, http.MethodGet, srv.URL+"/elsewhere", nil)
+		req.Header.Set("Tracestate", "otel=span")
+		if h := roundTrip(t, rt, req); h.Get("Tracestate") != "otel=span" {
+			t.Errorf("tracestate = %q", h.Get("Tracestate"))
+		}
+	})
+	t.Run("stale baggage only: no empty header", func(t *testing.T) {
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, srv.URL+"/elsewhere", nil)
+		req.Header.Set("Traceparent", "00-0123456789abcdef0123456789abcdef-aabbccddeeff0011-01")
+		req.Header.Set("Baggage", "caracal.hop=4")
+		if h := roundTrip(t, rt, req); len(h.Values("Baggage")) != 0 {
+			t.Errorf("baggage = %q", h.Values("Baggage"))
+		}
+	})
+	t.Run("invalid traceparent replaced", func(t *testing.T) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/elsewhere", nil)
+		req.Header.Set("Traceparent", "garbage")
+		h := roundTrip(t, rt, req)
+		if tp := h.Get("Traceparent"); !strings.HasPrefix(tp, "00-"+span.SpanContext().TraceID().String()) {
+			t.Errorf("traceparent = %q", tp)
+		}
+	})
+}

@@ -13,6 +13,9 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/otelcaracal/otelcaracal/baggage"
+	"github.com/otelcaracal/otelcaracal/propagator"
 )
 
 // NewTransport returns an otelhttp client transport over base that also
@@ -36,23 +39,25 @@ func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 		base = http.DefaultTransport
 	}
 	c := newConfig(opts)
-	rt := otelhttp.NewTransport(&injector{base: base, cfg: &c}, c.otelhttp...)
-	if c.gatewayURL == "" {
-		return rt
+	f := &front{next: otelhttp.NewTransport(&injector{base: base, cfg: &c}, c.otelhttp...)}
+	if c.gatewayURL != "" {
+		f.router, f.err = newRouter(c.gatewayURL, c.bindings)
+		if f.router == nil {
+			f.router = &router{}
+		}
 	}
-	r, err := newRouter(c.gatewayURL, c.bindings)
-	return &routing{next: rt, router: r, err: err}
+	return f
 }
 
 // NewClient returns an http.Client on NewTransport(nil, opts...) that does
 // not follow redirects of gateway-bound requests: their 3xx response is
 // returned as it is. Other redirects are followed as usual.
 func NewClient(opts ...Option) *http.Client {
-	rt := NewTransport(nil, opts...)
+	f := NewTransport(nil, opts...).(*front)
 	return &http.Client{
-		Transport: rt,
+		Transport: f,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if rr, ok := rt.(*routing); ok && rr.err == nil && rr.bound(via[len(via)-1]) {
+			if f.bound(via[len(via)-1]) {
 				return http.ErrUseLastResponse
 			}
 			if len(via) >= 10 {
@@ -63,34 +68,49 @@ func NewClient(opts ...Option) *http.Client {
 	}
 }
 
-type boundKey struct{}
+// requestKey marks a request copied by front; its value is the resource of
+// a gateway-bound request, or "".
+type requestKey struct{}
 
-// routing rewrites gateway-bound requests to the Gateway before otelhttp
-// starts the client span, so the span describes the request as sent.
-type routing struct {
+// front copies each request once, so the layers below may change its
+// headers, and rewrites gateway-bound requests to the Gateway before
+// otelhttp starts the client span, so the span describes the request as
+// sent.
+type front struct {
 	next   http.RoundTripper
-	router *router
+	router *router // nil without a gateway
 	err    error
 }
 
-func (t *routing) RoundTrip(r *http.Request) (*http.Response, error) {
+func (t *front) RoundTrip(r *http.Request) (*http.Response, error) {
 	if t.err != nil {
+		closeBody(r)
 		return nil, t.err
 	}
 	if r.Response != nil && r.Response.Request != nil && t.bound(r.Response.Request) {
+		closeBody(r)
 		return nil, ErrRedirect
 	}
-	u, resource, ok := t.resolve(r)
-	if !ok {
-		return t.next.RoundTrip(r)
+	u, resource, bound := t.resolve(r)
+	// A RoundTripper must not change the request it is given: work on a
+	// shallow copy with its own header map.
+	out := r.WithContext(context.WithValue(r.Context(), requestKey{}, resource))
+	out.Header = r.Header.Clone()
+	if out.Header == nil {
+		out.Header = http.Header{}
 	}
-	out := r.Clone(context.WithValue(r.Context(), boundKey{}, resource))
-	out.URL, out.Host = u, ""
-	out.Header.Set(ResourceHeader, resource)
+	if bound {
+		out.URL, out.Host = u, ""
+		out.Header.Set(ResourceHeader, resource)
+	}
 	return t.next.RoundTrip(out)
 }
 
-func (t *routing) resolve(r *http.Request) (*url.URL, string, bool) {
+// resolve returns where a gateway-bound request goes and its resource.
+func (t *front) resolve(r *http.Request) (*url.URL, string, bool) {
+	if t.router == nil {
+		return nil, "", false
+	}
 	named := strings.TrimSpace(r.Header.Get(ResourceHeader))
 	if u, res, ok := t.router.resolve(r.URL, named); ok {
 		return u, res, true
@@ -101,39 +121,49 @@ func (t *routing) resolve(r *http.Request) (*url.URL, string, bool) {
 	return nil, "", false
 }
 
-func (t *routing) bound(r *http.Request) bool {
+func (t *front) bound(r *http.Request) bool {
 	_, _, ok := t.resolve(r)
 	return ok
 }
 
 // injector writes the propagation headers and the mandate. It runs inside
 // otelhttp's client span, or without one when otelhttp's filter skipped
-// the request.
+// the request. The request is a copy front or otelhttp made: its headers
+// may be changed.
 type injector struct {
 	base http.RoundTripper
 	cfg  *config
 }
 
 func (t *injector) RoundTrip(r *http.Request) (*http.Response, error) {
-	// A RoundTripper must not change the request it is given: work on a
-	// shallow copy with its own header map.
-	out := *r
-	out.Header = r.Header.Clone()
-	if out.Header == nil {
-		out.Header = http.Header{}
-	}
 	ctx := r.Context()
-	resource, bound := ctx.Value(boundKey{}).(string)
-	t.cfg.propagators(bound).Inject(ctx, keepExisting(out.Header))
+	resource, _ := ctx.Value(requestKey{}).(string)
+	bound := resource != ""
+	h := r.Header
+
+	// The other propagators do not touch baggage: Caracal owns the header
+	// and merges what the caller set (Caracal protocol §2.3).
+	t.cfg.others.Inject(ctx, keepExisting(h))
+	if bound || t.cfg.propagation == PropagateAlways {
+		propagator.Caracal{}.Inject(ctx, propagation.HeaderCarrier(h))
+	} else if env := baggage.FromContext(ctx); !env.IsZero() {
+		// Gateway-only: third-party baggage goes on, the envelope does not.
+		if bare, err := baggage.ContextWithEnvelope(ctx, baggage.Envelope{}); err == nil {
+			propagator.Caracal{}.Inject(bare, propagation.HeaderCarrier(h))
+		}
+	} else {
+		propagator.Caracal{}.Inject(ctx, propagation.HeaderCarrier(h))
+	}
+
 	if bound {
 		tok, err := t.cfg.mandates.Mandate(ctx, resource)
 		if err != nil {
 			closeBody(r)
 			return nil, fmt.Errorf("caracal gateway: mandate for %q: %w", resource, err)
 		}
-		out.Header.Set("Authorization", "Bearer "+tok)
+		h.Set("Authorization", "Bearer "+tok)
 	}
-	return t.base.RoundTrip(&out)
+	return t.base.RoundTrip(r)
 }
 
 // closeBody closes the request body, as a RoundTripper must even when it
@@ -144,19 +174,19 @@ func closeBody(r *http.Request) {
 	}
 }
 
-// keepExisting returns a carrier over h that keeps a valid traceparent and
-// a non-empty tracestate h already has (Caracal protocol §2.3 steps 1–2).
+// keepExisting returns a carrier over h for the propagators other than
+// Caracal. It keeps a valid traceparent and a non-empty tracestate h
+// already has and drops an invalid traceparent (Caracal protocol §2.3
+// steps 1–2), and ignores baggage, which Caracal writes.
 func keepExisting(h http.Header) propagation.TextMapCarrier {
-	if h.Get("traceparent") == "" {
-		return propagation.HeaderCarrier(h)
+	c := &mergeCarrier{HeaderCarrier: propagation.HeaderCarrier(h), keepTracestate: h.Get("Tracestate") != ""}
+	if h.Get("Traceparent") != "" {
+		sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), c.HeaderCarrier))
+		if c.keepTraceparent = sc.IsValid(); !c.keepTraceparent {
+			h.Del("Traceparent")
+		}
 	}
-	c := propagation.HeaderCarrier(h)
-	sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), c))
-	return &mergeCarrier{
-		HeaderCarrier:   c,
-		keepTraceparent: sc.IsValid(),
-		keepTracestate:  h.Get("tracestate") != "",
-	}
+	return c
 }
 
 type mergeCarrier struct {
@@ -174,6 +204,8 @@ func (c *mergeCarrier) Set(key, value string) {
 		if c.keepTracestate {
 			return
 		}
+	case "Baggage":
+		return
 	}
 	c.HeaderCarrier.Set(key, value)
 }

@@ -5,11 +5,14 @@ package propagator // import "github.com/otelcaracal/otelcaracal/propagator"
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
+	"go.opentelemetry.io/otel"
 	otelbaggage "go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 
@@ -37,9 +40,9 @@ func canonical(key string) string {
 // the Caracal envelope (Caracal protocol §2). The zero value is ready to
 // use.
 //
-// When the carrier holds a usable baggage header, Extract replaces the
-// baggage of the context with its members; otherwise the context's
-// baggage is kept, as propagation.Baggage does. An "Authorization: Bearer"
+// When the carrier holds a baggage header, Extract replaces the baggage
+// of the context with the members it can read from it; without one, the
+// context's baggage is kept, as propagation.Baggage does. An "Authorization: Bearer"
 // token is stored as the subject token. Inject writes the baggage of the
 // context, merged with any baggage the carrier already holds: the
 // carrier's third-party members win over the context's, every stale
@@ -72,11 +75,13 @@ func (Caracal) Fields() []string { return []string{baggageHeader} }
 // Extract returns a copy of ctx carrying the envelope and third-party
 // baggage of carrier and, if it holds a bearer credential, the subject
 // token. Malformed members are dropped one by one; a baggage header over
-// the W3C limits is ignored whole. Extract never fails: what it cannot
-// read, it leaves out.
+// the W3C limits is ignored whole, and the context then has no baggage.
+// Extract never fails: what it cannot read, it leaves out.
 func (Caracal) Extract(ctx context.Context, carrier propagation.TextMapCarrier) context.Context {
-	if b := parseBaggage(values(carrier, baggageHeader)); b.Len() > 0 {
-		ctx = otelbaggage.ContextWithBaggage(ctx, b)
+	if vals := values(carrier, baggageHeader); len(vals) > 0 {
+		// The header defines the request's baggage, even when none of it
+		// can be read: what another propagator made of it does not stay.
+		ctx = otelbaggage.ContextWithBaggage(ctx, parseBaggage(vals))
 	}
 	if tok, ok := ParseBearer(get(carrier, authorizationHeader)); ok {
 		ctx = ContextWithSubjectToken(ctx, tok)
@@ -89,12 +94,22 @@ func (Caracal) Extract(ctx context.Context, carrier propagation.TextMapCarrier) 
 // left to send, an existing baggage header is cleared.
 func (Caracal) Inject(ctx context.Context, carrier propagation.TextMapCarrier) {
 	existing := values(carrier, baggageHeader)
+	if h, ok := carrier.(propagation.HeaderCarrier); ok {
+		// A header set in a map literal may be spelled non-canonically;
+		// http.Header.Values would not see it, but it would be sent.
+		for k, vs := range h {
+			if k != "Baggage" && strings.EqualFold(k, baggageHeader) {
+				existing = append(slices.Clip(existing), vs...)
+			}
+		}
+	}
 	v := encodeBaggage(otelbaggage.FromContext(ctx), existing)
-	switch {
-	case v != "":
-		set(carrier, baggageHeader, v)
-	case len(existing) > 0:
+	if len(existing) > 0 {
+		// Stale members must not survive under another spelling of the key.
 		clearKey(carrier, baggageHeader)
+	}
+	if v != "" {
+		set(carrier, baggageHeader, v)
 	}
 }
 
@@ -126,7 +141,7 @@ func encodeBaggage(b otelbaggage.Baggage, existing []string) string {
 		return ""
 	}
 	slices.SortStableFunc(ms, func(a, b member) int { return strings.Compare(a.key, b.key) })
-	return writeMembers(ms)
+	return writeMembers(fitLimits(ms))
 }
 
 // setReserved sets the field of e that key names and reports whether key
@@ -170,10 +185,7 @@ func writeMembers(ms []member) string {
 	var sb strings.Builder
 	sb.Grow(encodedLen(ms))
 	for i, m := range ms {
-		if i+1 < len(ms) && ms[i+1].key == m.key {
-			continue
-		}
-		if m.value == "" || !baggage.ValidKey(m.key) {
+		if !sent(ms, i) {
 			continue
 		}
 		if sb.Len() > 0 {
@@ -186,6 +198,44 @@ func writeMembers(ms []member) string {
 	return sb.String()
 }
 
+// sent reports whether member i of the sorted ms is written: the last of
+// its key, with a value and a valid key.
+func sent(ms []member, i int) bool {
+	m := ms[i]
+	return (i+1 == len(ms) || ms[i+1].key != m.key) && m.value != "" && baggage.ValidKey(m.key)
+}
+
+// fitLimits drops third-party members from sorted ms, last key first, until
+// the header fits the W3C limits receivers enforce (§2.3 says an encoder
+// should): a receiver ignores an oversized header whole, envelope and all.
+// The envelope is never dropped. Dropping is reported once per process.
+func fitLimits(ms []member) []member {
+	n, size := 0, -1
+	for i, m := range ms {
+		if sent(ms, i) {
+			n++
+			size += 2 + len(m.key) + escapedLen(m.value)
+		}
+	}
+	if n <= MaxBaggageMembers && size <= MaxBaggageBytes {
+		return ms
+	}
+	for i := len(ms) - 1; i >= 0 && (n > MaxBaggageMembers || size > MaxBaggageBytes); i-- {
+		if !sent(ms, i) || baggage.IsReserved(ms[i].key) {
+			continue
+		}
+		n--
+		size -= 2 + len(ms[i].key) + escapedLen(ms[i].value)
+		ms[i].value = ""
+	}
+	reportDropOnce.Do(func() {
+		otel.Handle(errors.New("caracal propagator: baggage over the W3C limits; third-party members dropped"))
+	})
+	return ms
+}
+
+var reportDropOnce sync.Once
+
 func encodedLen(ms []member) int {
 	n := 0
 	for _, m := range ms {
@@ -194,8 +244,9 @@ func encodedLen(ms []member) int {
 	return n
 }
 
-// get returns the first value of key in carrier, matching the key without
-// regard to case (§2.5), also on carriers whose Get is case-sensitive.
+// get returns the value of key in carrier, matching the key without regard
+// to case (§2.5), also on carriers whose Get is case-sensitive. Of several
+// spellings of the key, the first in byte order is read.
 func get(carrier propagation.TextMapCarrier, key string) string {
 	if h, ok := carrier.(propagation.HeaderCarrier); ok {
 		if vs := h[canonical(key)]; len(vs) > 0 {
@@ -206,41 +257,43 @@ func get(carrier propagation.TextMapCarrier, key string) string {
 	if v := carrier.Get(key); v != "" {
 		return v
 	}
-	for _, k := range carrier.Keys() {
-		if strings.EqualFold(k, key) {
-			if v := carrier.Get(k); v != "" {
-				return v
-			}
+	for _, k := range spellings(carrier, key) {
+		if v := carrier.Get(k); v != "" {
+			return v
 		}
 	}
 	return ""
 }
 
 // values returns every value of key in carrier, matching the key without
-// regard to case.
+// regard to case. Several spellings are read in byte order.
 func values(carrier propagation.TextMapCarrier, key string) []string {
 	if h, ok := carrier.(propagation.HeaderCarrier); ok {
 		return h[canonical(key)]
 	}
-	if vg, ok := carrier.(propagation.ValuesGetter); ok {
-		if vs := vg.Values(key); len(vs) > 0 {
-			return vs
-		}
-	} else if v := carrier.Get(key); v != "" {
-		return []string{v}
-	}
 	var vs []string
-	for _, k := range carrier.Keys() {
-		if k == key || !strings.EqualFold(k, key) {
-			continue
-		}
-		if vg, ok := carrier.(propagation.ValuesGetter); ok {
+	vg, multi := carrier.(propagation.ValuesGetter)
+	for _, k := range append([]string{key}, spellings(carrier, key)...) {
+		if multi {
 			vs = append(vs, vg.Values(k)...)
 		} else if v := carrier.Get(k); v != "" {
 			vs = append(vs, v)
 		}
 	}
 	return vs
+}
+
+// spellings returns the keys of carrier other than key that equal it
+// without regard to case, sorted.
+func spellings(carrier propagation.TextMapCarrier, key string) []string {
+	var ks []string
+	for _, k := range carrier.Keys() {
+		if k != key && strings.EqualFold(k, key) {
+			ks = append(ks, k)
+		}
+	}
+	slices.Sort(ks)
+	return ks
 }
 
 // set sets key to v in carrier, without canonicalizing a known key on
@@ -253,12 +306,25 @@ func set(carrier propagation.TextMapCarrier, key, v string) {
 	carrier.Set(key, v)
 }
 
-// clearKey removes key from carrier: deleted from HTTP headers, set empty
-// on carriers that cannot delete.
+// clearKey removes key, in every spelling, from carrier: deleted from HTTP
+// headers and maps, set empty on carriers that cannot delete.
 func clearKey(carrier propagation.TextMapCarrier, key string) {
-	if h, ok := carrier.(propagation.HeaderCarrier); ok {
-		http.Header(h).Del(key)
-		return
+	switch c := carrier.(type) {
+	case propagation.HeaderCarrier:
+		for k := range c {
+			if strings.EqualFold(k, key) {
+				delete(c, k)
+			}
+		}
+	case propagation.MapCarrier:
+		for k := range c {
+			if strings.EqualFold(k, key) {
+				delete(c, k)
+			}
+		}
+	default:
+		for _, k := range append([]string{key}, spellings(carrier, key)...) {
+			carrier.Set(k, "")
+		}
 	}
-	carrier.Set(key, "")
 }

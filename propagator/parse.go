@@ -25,8 +25,9 @@ const (
 	MaxBaggageMembers = 64
 )
 
-// parseBaggage parses the baggage lines vals as one header (§2.4). Reserved
-// members with empty values are dropped and the hop is normalized, so the
+// parseBaggage parses the baggage lines vals as one header (§2.4). Of
+// duplicate keys the last wins, an empty reserved value included, which
+// then counts as absent (§2.2 step 4); the hop is normalized, so the
 // envelope read back from the result is what the header claimed.
 func parseBaggage(vals []string) otelbaggage.Baggage {
 	var buf [MaxBaggageMembers]member
@@ -34,26 +35,73 @@ func parseBaggage(vals []string) otelbaggage.Baggage {
 	if len(ms) == 0 {
 		return otelbaggage.Baggage{}
 	}
+	var last [len(reservedOrder)]string
+	for _, m := range ms {
+		if i := reservedIndex(m.key); i >= 0 {
+			last[i] = m.value
+		}
+	}
 	var outBuf [MaxBaggageMembers]otelbaggage.Member
 	out := outBuf[:0]
 	for _, m := range ms {
-		if baggage.IsReserved(m.key) {
-			if m.value == "" {
-				continue
-			}
-			if m.key == baggage.KeyHop {
-				m.value = strconv.Itoa(baggage.ParseHop(m.value))
-			}
+		if reservedIndex(m.key) < 0 {
+			out = appendMember(out, m.key, m.value)
 		}
-		bm, err := otelbaggage.NewMemberRaw(m.key, m.value)
-		if err != nil {
-			continue // Unreachable: keys are tokens, values valid UTF-8.
-		}
-		out = append(out, bm)
 	}
-	// New keeps the last of duplicate keys and cannot exceed its limits
-	// here: the input is already within them.
-	b, _ := otelbaggage.New(out...)
+	for i, k := range reservedOrder {
+		v := last[i]
+		if v != "" && k == baggage.KeyHop {
+			v = strconv.Itoa(baggage.ParseHop(v))
+		}
+		if v != "" {
+			out = appendMember(out, k, v)
+		}
+	}
+	return newBaggage(out)
+}
+
+// reservedOrder lists the reserved keys; reservedIndex finds one in it.
+var reservedOrder = [...]string{
+	baggage.KeyAgentSession, baggage.KeyDelegationEdge, baggage.KeyParentEdge,
+	baggage.KeySubjectRecord, baggage.KeyHop,
+}
+
+func reservedIndex(key string) int {
+	switch key {
+	case baggage.KeyAgentSession:
+		return 0
+	case baggage.KeyDelegationEdge:
+		return 1
+	case baggage.KeyParentEdge:
+		return 2
+	case baggage.KeySubjectRecord:
+		return 3
+	case baggage.KeyHop:
+		return 4
+	}
+	return -1
+}
+
+func appendMember(out []otelbaggage.Member, key, value string) []otelbaggage.Member {
+	m, err := otelbaggage.NewMemberRaw(key, value)
+	if err != nil {
+		return out // Unreachable: keys are tokens, values valid UTF-8.
+	}
+	return append(out, m)
+}
+
+// newBaggage builds baggage from members already within the limits of the
+// raw header. otel's New measures members re-encoded, in which one raw
+// byte may take three, and then drops members in map order; when it
+// refuses, the members are set one by one instead, which checks nothing.
+func newBaggage(ms []otelbaggage.Member) otelbaggage.Baggage {
+	if b, err := otelbaggage.New(ms...); err == nil {
+		return b
+	}
+	var b otelbaggage.Baggage
+	for _, m := range ms {
+		b, _ = b.SetMember(m)
+	}
 	return b
 }
 
@@ -189,6 +237,17 @@ func writeEscaped(sb *strings.Builder, v string) {
 		sb.WriteByte(hex[c>>4])
 		sb.WriteByte(hex[c&0xf])
 	}
+}
+
+// escapedLen returns the length of v as writeEscaped writes it.
+func escapedLen(v string) int {
+	n := len(v)
+	for i := 0; i < len(v); i++ {
+		if !isUnreserved(v[i]) {
+			n += 2
+		}
+	}
+	return n
 }
 
 func isUnreserved(c byte) bool {

@@ -27,8 +27,8 @@ func SubjectTokenFromContext(ctx context.Context) (string, bool) {
 
 // ParseBearer returns the token of an Authorization value (Caracal protocol
 // §2.2 step 1): after trimming, the word "bearer" in any case, one or more
-// spaces (not tabs), then the token, inner spaces kept. Other schemes give
-// no token.
+// spaces (not tabs), then the token, inner spaces kept. Other schemes,
+// and tokens with control characters, give no token.
 func ParseBearer(v string) (string, bool) {
 	const scheme = "bearer"
 	v = strings.TrimSpace(v)
@@ -36,5 +36,10 @@ func ParseBearer(v string) (string, bool) {
 		return "", false
 	}
 	tok := strings.TrimLeft(v[len(scheme):], " ")
+	for i := 0; i < len(tok); i++ {
+		if tok[i] < 0x20 || tok[i] == 0x7f {
+			return "", false // No credential has control characters.
+		}
+	}
 	return tok, tok != ""
 }
