@@ -141,10 +141,10 @@ func TestMintCacheOneShot(t *testing.T) {
 
 func TestMintCacheOneShotNotShared(t *testing.T) {
 	const n = 10
-	release := make(chan struct{})
+	release, open := newGate(t)
 	var sts *fakeSTS
 	sts = newFakeSTS(t, func(w http.ResponseWriter, r *http.Request) {
-		<-release
+		blockUntil(r, release)
 		writeToken(w, fmt.Sprintf("tok-%d", sts.calls.Load()), 300)
 	})
 	c := mandate.NewMintCache(newClient(t, sts.URL))
@@ -155,7 +155,7 @@ func TestMintCacheOneShotNotShared(t *testing.T) {
 		wg.Go(func() { _, _ = c.Mint(testContext(t), req) })
 	}
 	waitFor(t, func() bool { return sts.calls.Load() == n })
-	close(release)
+	open()
 	wg.Wait()
 }
 
@@ -174,6 +174,26 @@ func mintOrNil(
 	return tok
 }
 
+// newGate returns a channel that handlers block on and the function that
+// opens it. The gate also opens at cleanup, before the server closes, so
+// a failing test cannot leave a handler blocked.
+func newGate(t *testing.T) (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(ch) }) }
+	t.Cleanup(open)
+	return ch, open
+}
+
+// blockUntil holds a handler until gate opens or the client goes away,
+// which the fake STS's cleanup forces.
+func blockUntil(r *http.Request, gate <-chan struct{}) {
+	select {
+	case <-gate:
+	case <-r.Context().Done():
+	}
+}
+
 // waitFor polls cond until it holds or the test deadline passes.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
@@ -188,9 +208,9 @@ func waitFor(t *testing.T, cond func() bool) {
 
 func TestMintCacheSingleFlight(t *testing.T) {
 	const n = 50
-	release := make(chan struct{})
+	release, open := newGate(t)
 	sts := newFakeSTS(t, func(w http.ResponseWriter, r *http.Request) {
-		<-release
+		blockUntil(r, release)
 		writeToken(w, "shared", 300)
 	})
 	c := mandate.NewMintCache(newClient(t, sts.URL))
@@ -208,7 +228,7 @@ func TestMintCacheSingleFlight(t *testing.T) {
 	started.Wait()
 	waitFor(t, func() bool { return sts.calls.Load() >= 1 })
 	time.Sleep(50 * time.Millisecond) // let the others pile up
-	close(release)
+	open()
 	wg.Wait()
 
 	if got := sts.calls.Load(); got != 1 {
@@ -222,9 +242,9 @@ func TestMintCacheSingleFlight(t *testing.T) {
 }
 
 func TestMintCacheCanceledWaiter(t *testing.T) {
-	release := make(chan struct{})
+	release, open := newGate(t)
 	sts := newFakeSTS(t, func(w http.ResponseWriter, r *http.Request) {
-		<-release
+		blockUntil(r, release)
 		writeToken(w, "late", 300)
 	})
 	c := mandate.NewMintCache(newClient(t, sts.URL))
@@ -249,7 +269,7 @@ func TestMintCacheCanceledWaiter(t *testing.T) {
 	case <-time.After(testDeadline):
 		t.Fatal("canceled Mint did not return")
 	}
-	close(release)
+	open()
 	if tok := <-patient; tok.AccessToken != "late" {
 		t.Errorf("patient caller got %v", tok)
 	}
@@ -401,12 +421,12 @@ func TestMintCacheInvalidate(t *testing.T) {
 }
 
 func TestMintCacheInvalidateDuringExchange(t *testing.T) {
-	release := make(chan struct{})
+	release, open := newGate(t)
 	var sts *fakeSTS
 	sts = newFakeSTS(t, func(w http.ResponseWriter, r *http.Request) {
 		n := sts.calls.Load()
 		if n == 1 {
-			<-release
+			blockUntil(r, release)
 		}
 		writeToken(w, fmt.Sprintf("tok-%d", n), 300)
 	})
@@ -416,9 +436,15 @@ func TestMintCacheInvalidateDuringExchange(t *testing.T) {
 	waitFor(t, func() bool { return sts.calls.Load() == 1 })
 
 	c.Invalidate()
-	// A request after Invalidate must not join the older exchange.
-	fresh := mustMint(t, c, lifecycleRequest)
-	close(release)
+	// A request after Invalidate must not join the older exchange, which
+	// stays blocked until the gate opens.
+	ctx, cancel := context.WithTimeout(testContext(t), time.Second)
+	defer cancel()
+	fresh, err := c.Mint(ctx, lifecycleRequest)
+	open()
+	if err != nil {
+		t.Fatalf("Mint after Invalidate: %v", err)
+	}
 	if got := <-old; got.AccessToken != "tok-1" {
 		t.Errorf("older caller got %s", got.AccessToken)
 	}

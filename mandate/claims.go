@@ -4,6 +4,7 @@
 package mandate // import "github.com/otelcaracal/otelcaracal/mandate"
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -420,8 +422,18 @@ func isNumber(v json.RawMessage) bool {
 	return len(v) > 0 && (v[0] == '-' || v[0] >= '0' && v[0] <= '9')
 }
 
+// decodeString decodes the JSON string v. The document v came from has
+// been checked already, so a string without escapes, in valid UTF-8, is
+// the bytes between its quotes; only other strings need the decoder.
 func decodeString(v json.RawMessage, dst *string) bool {
-	return isKind(v, '"') && json.Unmarshal(v, dst) == nil
+	if !isKind(v, '"') {
+		return false
+	}
+	if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		*dst = string(inner)
+		return true
+	}
+	return json.Unmarshal(v, dst) == nil
 }
 
 func decodeStrings(v json.RawMessage, dst *[]string) bool {

@@ -198,7 +198,7 @@ func TestClaimsUnmarshalTypes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			name := tt.member[1:strings.Index(tt.member[1:], `"`)+1]
+			name := tt.member[1 : strings.Index(tt.member[1:], `"`)+1]
 			var m map[string]json.RawMessage
 			if err := json.Unmarshal([]byte(claimsFixture), &m); err != nil {
 				t.Fatal(err)
@@ -260,5 +260,36 @@ func TestClaimsValidate(t *testing.T) {
 		if !errors.Is(err, want) {
 			t.Errorf("Validate = %v, want it to match %v", err, want)
 		}
+	}
+}
+
+// TestClaimsStringDecoding checks that string claims decode exactly as
+// encoding/json decodes strings, escapes and invalid UTF-8 included.
+func TestClaimsStringDecoding(t *testing.T) {
+	tests := []struct {
+		name string
+		raw  string
+	}{
+		{name: "plain", raw: `"authority-record-1"`},
+		{name: "empty", raw: `""`},
+		{name: "escapes", raw: `"a\"b\\c\/d\n\u00e9\ud83d\ude00"`},
+		{name: "lone surrogate", raw: `"\ud800"`},
+		{name: "multibyte", raw: `"zone-ä-😀"`},
+		{name: "invalid UTF-8", raw: "\"a\xffb\""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var want string
+			if err := json.Unmarshal([]byte(tt.raw), &want); err != nil {
+				t.Fatal(err)
+			}
+			var c mandate.Claims
+			if err := json.Unmarshal([]byte(`{"sid":`+tt.raw+`}`), &c); err != nil {
+				t.Fatalf("Unmarshal: %v", err)
+			}
+			if c.SID != want {
+				t.Errorf("sid = %q, want %q", c.SID, want)
+			}
+		})
 	}
 }

@@ -324,7 +324,7 @@ func (f exchangeForm) encode(c STSCredentials) string {
 			v.Set(kv.k, kv.v)
 		}
 	}
-	if f.ttlSeconds > 1000 {
+	if f.ttlSeconds > 0 {
 		v.Set("ttl_seconds", strconv.FormatInt(f.ttlSeconds, 10))
 	}
 	return v.Encode()

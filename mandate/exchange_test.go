@@ -89,7 +89,11 @@ func newFakeSTS(t testing.TB, h http.HandlerFunc) *fakeSTS {
 			}
 			h(w, r)
 		}))
-	t.Cleanup(s.Close)
+	t.Cleanup(func() {
+		// Cut blocked handlers loose first: Close waits for them.
+		s.CloseClientConnections()
+		s.Close()
+	})
 	return s
 }
 
@@ -335,7 +339,7 @@ func TestExchangeResponseValidation(t *testing.T) {
 		{"JSON null", "application/json", `null`, true},
 		{"trailing data", "application/json", valid + `{}`, true},
 		{"empty body", "application/json", "", true},
-		{"oversize", "application/json",
+		{"just over 64 KiB", "application/json",
 			`{"access_token":"t","expires_in":60,"scope":"` +
 				strings.Repeat("a", 64<<10) + `"}`, true},
 	}
@@ -910,6 +914,20 @@ func TestExchangeFailsInBoundedTime(t *testing.T) {
 	defer slow.Close()
 	defer close(release)
 
+	// endless streams a JSON string until the client hangs up.
+	endless := httptest.NewServer(http.HandlerFunc(
+		func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"access_token":"`)
+			chunk := bytes.Repeat([]byte("a"), 4096)
+			for r.Context().Err() == nil {
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+		}))
+	defer endless.Close()
+
 	tests := []struct {
 		name     string
 		url      string
@@ -918,6 +936,8 @@ func TestExchangeFailsInBoundedTime(t *testing.T) {
 		deadline bool
 	}{
 		{"STS down", closedURL, nil, mandate.ErrSTSUnreachable, false},
+		{"STS body without end", endless.URL, nil,
+			mandate.ErrSTSInvalidResponse, false},
 		{"STS slow, client timeout", slow.URL,
 			[]mandate.STSOption{mandate.WithSTSTimeout(100 * time.Millisecond)},
 			mandate.ErrSTSUnreachable, true},
