@@ -35,10 +35,17 @@ const (
 const coordinateSize = 32
 
 var (
-	errNotKeySet = errors.New("caracal mandate: not a JWKS document")
-	errNoKeys    = errors.New("caracal mandate: no usable ES256 key in JWKS")
-	errKeyRule   = errors.New("caracal mandate: JWK is not an ES256 verification key")
+	errKeyRule = errors.New("caracal mandate: JWK is not an ES256 verification key")
+	// The two reasons a key set body is refused, used as error details.
+	errNotKeySet = errors.New("not a JWKS document")
+	errNoKeys    = errors.New("no usable ES256 key in JWKS")
+
+	errFetchIncomplete = newError(ErrKeySet, "key set fetch did not complete")
 )
+
+// keySet maps key ids to verification keys. It is never modified once
+// built.
+type keySet map[string]*ecdsa.PublicKey
 
 // JWK is a JSON Web Key (RFC 7517) as the Caracal STS serves it: an ES256
 // P-256 public key. Its JSON encoding is the JWKS member encoding.
@@ -127,14 +134,14 @@ func (k JWK) PublicKey() (*ecdsa.PublicKey, error) {
 // Keys that fail the rules of JWK.PublicKey, or do not decode as a JWK,
 // are skipped; of several keys with one kid the first is kept. A body with
 // no acceptable key is an error.
-func parseKeySet(body []byte) (map[string]*ecdsa.PublicKey, error) {
+func parseKeySet(body []byte) (keySet, error) {
 	var doc struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return nil, errNotKeySet
 	}
-	keys := make(map[string]*ecdsa.PublicKey, len(doc.Keys))
+	keys := make(keySet, len(doc.Keys))
 	for _, raw := range doc.Keys {
 		var k JWK
 		if json.Unmarshal(raw, &k) != nil {
@@ -175,7 +182,7 @@ type keyStore struct {
 	cooldown time.Duration // between refetches forced by unknown kids
 
 	mu         sync.Mutex
-	keys       map[string]*ecdsa.PublicKey // never modified once stored
+	keys       keySet
 	expires    time.Time
 	forced     bool // whether lastForced is set
 	lastForced time.Time
@@ -186,7 +193,7 @@ type keyStore struct {
 // closed and only read after.
 type keyFetch struct {
 	done chan struct{}
-	keys map[string]*ecdsa.PublicKey
+	keys keySet
 	err  error
 	// abandoned reports that the fetch failed because the context of the
 	// caller running it ended, so a waiter should try again itself.
@@ -196,7 +203,10 @@ type keyFetch struct {
 // key returns the public key for kid. A kid missing from a fresh set
 // forces one refetch, at most once per cooldown for the whole store, so
 // tokens with made-up kids cannot turn into a stream of fetches.
-func (s *keyStore) key(ctx context.Context, kid string) (*ecdsa.PublicKey, error) {
+func (s *keyStore) key(
+	ctx context.Context,
+	kid string,
+) (*ecdsa.PublicKey, error) {
 	keys, err := s.get(ctx, false)
 	if err != nil {
 		return nil, err
@@ -217,7 +227,7 @@ func (s *keyStore) key(ctx context.Context, kid string) (*ecdsa.PublicKey, error
 // has expired. With refetch it also fetches a fresh set, unless a forced
 // fetch happened within the cooldown, in which case the held set is
 // returned. A failed fetch keeps the set already held.
-func (s *keyStore) get(ctx context.Context, refetch bool) (map[string]*ecdsa.PublicKey, error) {
+func (s *keyStore) get(ctx context.Context, refetch bool) (keySet, error) {
 	s.mu.Lock()
 	for {
 		now := s.now()
@@ -250,26 +260,28 @@ func (s *keyStore) get(ctx context.Context, refetch bool) (map[string]*ecdsa.Pub
 		}
 		break
 	}
-	f := &keyFetch{done: make(chan struct{})}
+	f := &keyFetch{done: make(chan struct{}), err: errFetchIncomplete}
 	s.inflight = f
 	s.mu.Unlock()
+	// Release the waiters however the fetch ends, a panic included.
+	defer func() {
+		s.mu.Lock()
+		s.inflight = nil
+		if f.err == nil {
+			s.keys, s.expires = f.keys, s.now().Add(s.ttl)
+		}
+		s.mu.Unlock()
+		close(f.done)
+	}()
 
-	f.keys, f.err = s.fetch(ctx)
-	f.abandoned = f.err != nil && ctx.Err() != nil
-
-	s.mu.Lock()
-	s.inflight = nil
-	if f.err == nil {
-		s.keys, s.expires = f.keys, s.now().Add(s.ttl)
-	}
-	s.mu.Unlock()
-	close(f.done)
-	return f.keys, f.err
+	keys, err := s.fetch(ctx)
+	f.keys, f.err, f.abandoned = keys, err, err != nil && ctx.Err() != nil
+	return keys, err
 }
 
 // fetch downloads and parses the key set, within the fetch timeout and
 // the body size limit.
-func (s *keyStore) fetch(ctx context.Context) (map[string]*ecdsa.PublicKey, error) {
+func (s *keyStore) fetch(ctx context.Context) (keySet, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, http.NoBody)
@@ -283,18 +295,20 @@ func (s *keyStore) fetch(ctx context.Context) (map[string]*ecdsa.PublicKey, erro
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, newError(ErrKeySet, fmt.Sprintf("JWKS answered status %d", resp.StatusCode))
+		detail := fmt.Sprintf("JWKS answered status %d", resp.StatusCode)
+		return nil, newError(ErrKeySet, detail)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxKeySetSize+1))
 	if err != nil {
 		return nil, newError(ErrKeySet, "reading JWKS: "+err.Error(), err)
 	}
 	if len(body) > MaxKeySetSize {
-		return nil, newError(ErrKeySet, fmt.Sprintf("JWKS larger than %d bytes", MaxKeySetSize))
+		detail := fmt.Sprintf("JWKS larger than %d bytes", MaxKeySetSize)
+		return nil, newError(ErrKeySet, detail)
 	}
 	keys, err := parseKeySet(body)
 	if err != nil {
-		return nil, newError(ErrKeySet, strings.TrimPrefix(err.Error(), "caracal mandate: "), err)
+		return nil, newError(ErrKeySet, err.Error(), err)
 	}
 	return keys, nil
 }

@@ -50,7 +50,10 @@ type Verifier struct {
 // localhost and loopback addresses, or for any host with the dangerous
 // WithInsecureIssuer. NewVerifier does no network I/O; the key set is
 // fetched by the first Verify.
-func NewVerifier(issuer, zone, audience string, opts ...VerifierOption) (*Verifier, error) {
+func NewVerifier(
+	issuer, zone, audience string,
+	opts ...VerifierOption,
+) (*Verifier, error) {
 	var errs []error
 	for _, p := range [...]struct{ name, value string }{
 		{"issuer", issuer}, {"zone", zone}, {"audience", audience},
@@ -116,7 +119,8 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		return nil, ErrMissingToken
 	}
 	if len(token) > MaxTokenSize {
-		return nil, newError(ErrTokenTooLarge, fmt.Sprintf("%d bytes, limit %d", len(token), MaxTokenSize))
+		detail := fmt.Sprintf("%d bytes, limit %d", len(token), MaxTokenSize)
+		return nil, newError(ErrTokenTooLarge, detail)
 	}
 
 	// Signature, registered claims, claim types and presence.
@@ -159,12 +163,12 @@ func (v *Verifier) keyFor(ctx context.Context, t *jwt.Token) (any, error) {
 
 // jwtClaimErrors maps the claim failures golang-jwt reports to ours.
 // Missing claims are left out: Claims.Validate names them.
-var jwtClaimErrors = map[error]error{
-	jwt.ErrTokenExpired:          ErrExpired,
-	jwt.ErrTokenNotValidYet:      ErrNotYetValid,
-	jwt.ErrTokenUsedBeforeIssued: ErrIssuedInFuture,
-	jwt.ErrTokenInvalidAudience:  ErrAudience,
-	jwt.ErrTokenInvalidIssuer:    ErrIssuer,
+var jwtClaimErrors = [...]struct{ jwt, ours error }{
+	{jwt.ErrTokenExpired, ErrExpired},
+	{jwt.ErrTokenNotValidYet, ErrNotYetValid},
+	{jwt.ErrTokenUsedBeforeIssued, ErrIssuedInFuture},
+	{jwt.ErrTokenInvalidAudience, ErrAudience},
+	{jwt.ErrTokenInvalidIssuer, ErrIssuer},
 }
 
 // parseFailure turns an error of jwt.Parser.ParseWithClaims into one of
@@ -179,7 +183,8 @@ func parseFailure(err error) error {
 		return newError(ErrMalformed, "", err)
 	case errors.Is(err, jwt.ErrECDSAVerification):
 		return newError(ErrSignature, "", err)
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid),
+		errors.Is(err, jwt.ErrTokenUnverifiable):
 		// The method is not ES256, or alg is missing or unknown.
 		return newError(ErrAlgorithm, "", err)
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
@@ -195,8 +200,12 @@ func collectFailures(err error, out []error) []error {
 	if e, ok := err.(*verifyError); ok {
 		return append(out, e)
 	}
-	if ours, ok := jwtClaimErrors[err]; ok {
-		return append(out, newError(ours, ""))
+	for _, m := range jwtClaimErrors {
+		// A comparison, not a map lookup: an error of an unhashable
+		// type must not panic.
+		if err == m.jwt {
+			return append(out, newError(m.ours, ""))
+		}
 	}
 	switch e := err.(type) {
 	case interface{ Unwrap() []error }:
@@ -231,10 +240,12 @@ func (v *Verifier) checkPolicy(c *Claims) error {
 	case v.cfg.requireDelegation && c.DelegationEdgeID == "":
 		return ErrDelegationRequired
 	case c.HopCount > v.cfg.maxHopCount:
-		return newError(ErrHopCountExceeded, fmt.Sprintf("%d above %d", c.HopCount, v.cfg.maxHopCount))
+		detail := fmt.Sprintf("%d above %d", c.HopCount, v.cfg.maxHopCount)
+		return newError(ErrHopCountExceeded, detail)
 	}
 	inChain := func(app string) bool {
-		return slices.ContainsFunc(c.DelegationChain, func(h ChainHop) bool { return h.ApplicationID == app })
+		return slices.ContainsFunc(c.DelegationChain,
+			func(h ChainHop) bool { return h.ApplicationID == app })
 	}
 	return missingAll(ErrChainMismatch, v.cfg.requiredApps, inChain)
 }
@@ -286,7 +297,8 @@ func checkIssuerURL(issuer string, insecure bool) error {
 	if err != nil {
 		return fmt.Errorf("caracal mandate: issuer is not a URL: %w", err)
 	}
-	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.ForceQuery ||
+		u.Fragment != "" {
 		return fmt.Errorf("caracal mandate: issuer %q must be an absolute URL "+
 			"without user info, query or fragment", issuer)
 	}

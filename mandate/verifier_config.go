@@ -73,7 +73,8 @@ func (c verifierConfig) validate() error {
 	} {
 		for _, v := range list.values {
 			if v == "" || strings.ContainsFunc(v, unicode.IsSpace) {
-				errs = append(errs, errors.New("caracal mandate: empty or spaced "+list.name+" never matches"))
+				errs = append(errs, errors.New("caracal mandate: empty or "+
+					"spaced "+list.name+" never matches"))
 				break
 			}
 		}
@@ -92,7 +93,9 @@ type VerifierOption interface {
 
 type verifierOptionFunc func(verifierConfig) verifierConfig
 
-func (f verifierOptionFunc) applyVerifier(c verifierConfig) verifierConfig { return f(c) }
+func (f verifierOptionFunc) applyVerifier(c verifierConfig) verifierConfig {
+	return f(c)
+}
 
 // RevocationChecker reports whether a mandate is revoked (Caracal protocol
 // §6.4 item 12). Revoked gets the configured zone and the token's anchors,
@@ -103,10 +106,18 @@ type RevocationChecker interface {
 }
 
 // RevocationFunc adapts a function to RevocationChecker.
-type RevocationFunc func(ctx context.Context, zone string, anchors Anchors) (bool, error)
+type RevocationFunc func(
+	ctx context.Context,
+	zone string,
+	anchors Anchors,
+) (bool, error)
 
 // Revoked returns f(ctx, zone, anchors).
-func (f RevocationFunc) Revoked(ctx context.Context, zone string, anchors Anchors) (bool, error) {
+func (f RevocationFunc) Revoked(
+	ctx context.Context,
+	zone string,
+	anchors Anchors,
+) (bool, error) {
 	return f(ctx, zone, anchors)
 }
 

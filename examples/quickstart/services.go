@@ -271,3 +271,12 @@ func get(ctx context.Context, c *http.Client, u, resource string) (string, error
 	}
 	return string(body), nil
 }
+
+// mintRequest is the exchange the research agent's fetcher makes for the
+// tool API.
+func mintRequest(d *demo) mandate.ExchangeRequest {
+	return mandate.ExchangeRequest{
+		Resources: []string{toolResource}, Scopes: []string{searchScope},
+		AgentSessionID: d.fetcherSession, DelegationEdgeID: d.researchToFetcher,
+	}
+}
