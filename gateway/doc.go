@@ -1,19 +1,28 @@
 // Copyright The otelcaracal Authors
 // SPDX-License-Identifier: Apache-2.0
 
-// Package gateway puts Caracal's authority envelope on HTTP clients and
+// Package gateway puts Caracal's authority context on HTTP clients and
 // servers instrumented with otelhttp.
 //
-// NewTransport is an otelhttp client transport that also writes the
-// envelope of each request's context; NewHandler is an otelhttp server
-// handler that reads the envelope before the server span starts, so every
-// span of the request, the server span included, carries it.
+// NewTransport (and NewClient, an http.Client on it) is an otelhttp client
+// transport that also writes the envelope of each request's context. With
+// WithGateway, requests under a Binding's upstream prefix, or addressed to
+// the Gateway with X-Caracal-Resource, are routed to Caracal's Gateway with
+// a mandate from a MandateSource, such as Mint, which mints one per request
+// through the STS. NewHandler is an otelhttp server handler that reads the
+// envelope before the server span starts, so every span of the request
+// carries it; with WithVerifier it also proves the request's mandate.
 //
-//	client := &http.Client{Transport: gateway.NewTransport(nil)}
+//	client := gateway.NewClient(
+//		gateway.WithGateway(gatewayURL, gateway.Binding{
+//			Resource: "resource://tools", UpstreamPrefix: "https://tools.internal",
+//		}),
+//		gateway.WithMandates(gateway.Mint(cache, []string{"tools:read"}, 0)),
+//	)
 //	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 //	resp, err := client.Do(req)
 //
-//	http.Handle("/tasks", gateway.NewHandler(tasks, "tasks"))
+//	http.Handle("/tools", gateway.NewHandler(tools, "tools", gateway.WithVerifier(v)))
 //
 // Build outbound requests with http.NewRequestWithContext: the envelope is
 // read from the request's context, and http.NewRequest gives a request an
@@ -21,7 +30,8 @@
 //
 // # Security
 //
-// NewHandler checks nothing. The envelope it reads from baggage is what the
-// caller claims, and the bearer token it reads is not verified: never
-// authorize on them.
+// Without WithVerifier, NewHandler checks nothing: the envelope it reads
+// from baggage is what the caller claims, and the bearer token it reads is
+// not verified. Never authorize on them. A mandate is only ever sent to the
+// Gateway, and a redirect of a gateway-bound request is not followed.
 package gateway // import "github.com/otelcaracal/otelcaracal/gateway"
