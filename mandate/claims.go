@@ -185,8 +185,9 @@ func (c *Claims) Envelope() baggage.Envelope {
 // reports every failure, joined, each matching ErrInvalidToken.
 //
 // Validate implements jwt.ClaimsValidator, so a jwt.Parser calls it after
-// the signature check. It does not check time, issuer, audience or zone
-// against anything; Verifier.Verify does.
+// the signature check. It compares nothing with a configuration: time,
+// issuer, audience and zone_id are Verifier.Verify's to check, and an
+// absent zone_id fails there with ErrInvalidZone, as the protocol says.
 func (c *Claims) Validate() error {
 	var errs []error
 	for _, f := range [...]struct{ name, value string }{
@@ -215,12 +216,12 @@ func (c *Claims) Validate() error {
 	switch c.Use {
 	case "", UseSession, UseGateway, UseResource:
 	default:
-		errs = append(errs, newError(ErrUse, fmt.Sprintf("%q", c.Use)))
+		errs = append(errs, newError(ErrUse, quoteClipped(c.Use)))
 	}
 	switch c.SubjectType {
 	case "", SubjectTypeUser, SubjectTypeApplication:
 	default:
-		errs = append(errs, newError(ErrSubjectType, fmt.Sprintf("%q", c.SubjectType)))
+		errs = append(errs, newError(ErrSubjectType, quoteClipped(c.SubjectType)))
 	}
 	for i, h := range c.DelegationChain {
 		if h.ApplicationID == "" {

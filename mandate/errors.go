@@ -103,7 +103,10 @@ type verifyError struct {
 	errs []error
 }
 
-func (e *verifyError) Error() string   { return e.msg }
+// Error returns the message, without the causes' text.
+func (e *verifyError) Error() string { return e.msg }
+
+// Unwrap returns the kind and the causes, for errors.Is and errors.As.
 func (e *verifyError) Unwrap() []error { return e.errs }
 
 // newError returns an error that matches kind and every cause with

@@ -56,7 +56,8 @@ type JWK struct {
 	Curve string `json:"crv,omitempty"`
 	// Use is "sig" or empty.
 	Use string `json:"use,omitempty"`
-	// KeyOps, when set, must contain "verify".
+	// KeyOps lists the permitted operations; when set, it must contain
+	// "verify".
 	KeyOps []string `json:"key_ops,omitempty"`
 	// KeyID is the id a token's kid header names.
 	KeyID string `json:"kid,omitempty"`

@@ -308,6 +308,12 @@ func refusals() []refusal {
 			code:  "invalid_zone",
 		},
 		{
+			name:  "zone_id missing",
+			token: withMap(func(m map[string]any) { delete(m, "zone_id") }),
+			want:  []error{mandate.ErrInvalidZone},
+			code:  "invalid_zone",
+		},
+		{
 			name:  "missing scope",
 			opts:  []mandate.VerifierOption{mandate.WithRequiredScopes("read", "admin")},
 			token: withClaims(func(*verifyEnv, *mandate.Claims) {}),
