@@ -225,8 +225,11 @@ const unauthorized = "invalid or missing authorization"
 // Without opts.Verifier, Middleware checks nothing: the envelope is what
 // the caller's baggage claims. Wrap it in otelhttp.NewHandler (or
 // gateway.NewHandler) to have a server span: Middleware then keeps it as
-// the parent of the handler's spans. It panics when opts sets both a
-// verifier and trusted propagation.
+// the parent of the handler's spans. That server span starts before the
+// mandate is verified, so it is attributed from baggage; for a server span
+// attributed from the verified mandate, use gateway.NewHandler with
+// gateway.WithVerifier instead. It panics when opts sets both a verifier
+// and trusted propagation.
 func (c *Client) Middleware(next http.Handler, opts BindOptions) http.Handler {
 	if opts.Verifier != nil && opts.UnsafeTrustedPropagation {
 		panic("otelcaracal: Middleware with both a verifier and trusted propagation")
