@@ -16,6 +16,12 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/otelcaracal/otelcaracal/gateway"
 )
@@ -93,6 +99,26 @@ func TestNoTokenLeaks(t *testing.T) {
 		}
 	}
 	http.DefaultClient.CloseIdleConnections()
+	// Refused calls at the gRPC source index: a mandate minted for the tool
+	// API, a tampered one and none.
+	conn, err := grpc.NewClient(d.index.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bearer := range []string{tok, tampered, ""} {
+		cctx := ctx
+		if bearer != "" {
+			cctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+bearer)
+		}
+		err := conn.Invoke(cctx, lookupMethod, wrapperspb.String("q"), new(wrapperspb.Int32Value))
+		if c := status.Code(err); c != codes.Unauthenticated && c != codes.PermissionDenied {
+			t.Errorf("source index answered %v, want a refusal", err)
+		}
+		if err != nil {
+			record(err.Error())
+		}
+	}
+	_ = conn.Close()
 	// A mint the STS refuses, and a call whose mandate cannot be minted.
 	bad := mintRequest(d)
 	bad.Scopes = []string{"admin"}

@@ -2,15 +2,17 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // Command quickstart runs, on loopback, an in-process Caracal control
-// plane (package caracaltest: STS, coordinator state and Gateway) and three
+// plane (package caracaltest: STS, coordinator state and Gateway), three
 // otelhttp-instrumented services: a planner agent, a research agent the
 // planner delegates to, and a tool API the research agent calls through a
-// sub-agent of its own. One task goes two delegation hops deep; every call
-// to an agent or tool goes through the Gateway with a freshly minted
-// mandate, and the receiving service verifies it. The program prints the
-// delegation chain assembled from the spans and each service's spans with
-// their attribution: claimed where read from baggage, verified where a
-// mandate proved it.
+// sub-agent of its own, and a source index that sub-agent calls over
+// gRPC, instrumented with otelgrpc. One task goes two delegation hops
+// deep and crosses both transports; every call to an agent or tool goes
+// with a freshly minted mandate, through the Gateway over HTTP and
+// directly over gRPC, and the receiving service verifies it. The program
+// prints the delegation chain assembled from the spans and each service's
+// spans with their attribution: claimed where read from baggage, verified
+// where a mandate proved it.
 //
 //	go run ./examples/quickstart
 //

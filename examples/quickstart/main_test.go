@@ -103,11 +103,48 @@ func TestQuickstart(t *testing.T) {
 		t.Errorf("tool-api spans = %d, want 2", spans)
 	}
 
+	// The hop-2 delegation crosses gRPC: the source index verified it,
+	// and the research agent's gRPC client span claims it.
+	hop2 := root.Children[0].Children[0]
+	services := map[string]int{}
+	for _, s := range hop2.Services {
+		services[s.Service] = len(s.SpanNames)
+	}
+	if services["source-index"] != 2 || services["tool-api"] != 2 {
+		t.Errorf("hop 2 spans by service: %v", services)
+	}
+	grpcSpans := map[string]string{}
+	for _, s := range d.telemetry.memory.GetSpans() {
+		if s.Name != "index.v1.SourceIndex/Lookup" && serviceName(s.Resource) != "source-index" {
+			continue
+		}
+		attrs := attribute.NewSet(s.Attributes...)
+		v, _ := attrs.Value(exporter.AttributionKey)
+		grpcSpans[serviceName(s.Resource)+" "+s.Name] = v.AsString()
+		if v, _ := attrs.Value(exporter.DelegationKey); v.AsString() != d.researchToFetcher {
+			t.Errorf("%s: delegation %q", s.Name, v.AsString())
+		}
+		if v, _ := attrs.Value(exporter.HopKey); v.AsInt64() != 2 {
+			t.Errorf("%s: hop %d", s.Name, v.AsInt64())
+		}
+	}
+	for name, want := range map[string]string{
+		"research-agent index.v1.SourceIndex/Lookup": exporter.AttributionClaimed,
+		"source-index index.v1.SourceIndex/Lookup":   exporter.AttributionVerified,
+		"source-index look up sources":               exporter.AttributionVerified,
+	} {
+		if grpcSpans[name] != want {
+			t.Errorf("%s: attribution %q, want %q (spans %v)", name, grpcSpans[name], want, grpcSpans)
+		}
+	}
+
 	var out bytes.Buffer
 	if err := d.print(&out); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"delegation " + d.researchToFetcher, "tool-api spans:", "attribution=verified"} {
+	for _, s := range []string{
+		"delegation " + d.researchToFetcher, "tool-api spans:", "source-index spans:", "attribution=verified",
+	} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("output lacks %q:\n%s", s, out.String())
 		}

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/otelcaracal/otelcaracal/baggage"
@@ -40,6 +41,7 @@ type service struct {
 	srv    *http.Server
 	url    string
 	client *http.Client
+	tp     *sdktrace.TracerProvider
 	tracer trace.Tracer
 }
 
@@ -51,6 +53,7 @@ type demo struct {
 	planner   *service
 	research  *service
 	tool      *service
+	index     *sourceIndex // the gRPC service
 
 	plannerSession, researchSession, fetcherSession string
 	plannerToResearch, researchToFetcher            string
@@ -72,9 +75,11 @@ func start(ctx context.Context, otlp bool) (*demo, error) {
 	return d, nil
 }
 
-// startServices starts the three services. The research agent and the tool
-// API are resources behind the Gateway: they accept only mandates the
-// Gateway minted for them, and verify them.
+// startServices starts the three HTTP services and the gRPC source index.
+// The research agent and the tool API are resources behind the Gateway:
+// they accept only mandates the Gateway minted for them, and verify them.
+// The source index is called over gRPC, directly, and verifies the
+// mandates minted for it.
 func (d *demo) startServices() error {
 	var err error
 	if d.tool, err = d.serve("tool-api", "/search", toolResource, d.search); err != nil {
@@ -83,14 +88,19 @@ func (d *demo) startServices() error {
 	if d.research, err = d.serve("research-agent", "/research", researchResource, d.researchTopic); err != nil {
 		return err
 	}
+	if d.index, err = d.startIndex(d.research.tp); err != nil {
+		return err
+	}
+	d.cp.AddResource(indexResource, "", indexScope)
 	d.planner, err = d.serve("planner-agent", "/task", "", d.plan)
 	return err
 }
 
 // provision sets up what a coordinator holds for the task: the planner's
 // root session, the research agent's session under it with a delegation
-// for research and search, and a fetcher sub-agent with a narrower
-// delegation, for search only, chained below the first.
+// for research, search and the source index, and a fetcher sub-agent with
+// a narrower delegation, for search and the index only, chained below the
+// first.
 func (d *demo) provision() error {
 	var err error
 	if d.plannerSession, err = d.cp.NewSession(""); err != nil {
@@ -104,16 +114,20 @@ func (d *demo) provision() error {
 	}
 	d.plannerToResearch, err = d.cp.NewDelegation(caracaltest.Delegation{
 		Source: d.plannerSession, Target: d.researchSession,
-		Scopes:      []string{researchScope, searchScope},
-		Constraints: caracaltest.Constraints{Resources: []string{researchResource, toolResource}, MaxHops: 2},
-		TTL:         10 * time.Minute,
+		Scopes: []string{researchScope, searchScope, indexScope},
+		Constraints: caracaltest.Constraints{
+			Resources: []string{researchResource, toolResource, indexResource}, MaxHops: 2,
+		},
+		TTL: 10 * time.Minute,
 	})
 	if err != nil {
 		return err
 	}
 	d.researchToFetcher, err = d.cp.NewDelegation(caracaltest.Delegation{
 		Source: d.researchSession, Target: d.fetcherSession, Parent: d.plannerToResearch,
-		Resource: toolResource, Scopes: []string{searchScope}, TTL: 5 * time.Minute,
+		Scopes:      []string{searchScope, indexScope},
+		Constraints: caracaltest.Constraints{Resources: []string{toolResource, indexResource}},
+		TTL:         5 * time.Minute,
 	})
 	return err
 }
@@ -148,6 +162,7 @@ func (d *demo) serve(name, path, resource string, h http.HandlerFunc) (*service,
 		client: gateway.NewClient(otelOpt,
 			gateway.WithGateway(d.cp.GatewayURL()),
 			gateway.WithMandates(gateway.Mint(mandate.NewMintCache(sts), nil, 0))),
+		tp:     tp,
 		tracer: tp.Tracer("github.com/otelcaracal/otelcaracal/examples/quickstart"),
 	}
 	if resource != "" {
@@ -159,6 +174,7 @@ func (d *demo) serve(name, path, resource string, h http.HandlerFunc) (*service,
 
 func (d *demo) close(ctx context.Context) error {
 	var errs []error
+	d.index.stop()
 	for _, s := range []*service{d.planner, d.research, d.tool} {
 		if s != nil {
 			s.client.CloseIdleConnections()
@@ -208,7 +224,8 @@ func (d *demo) plan(w http.ResponseWriter, r *http.Request) {
 
 // researchTopic is the research agent. Its context holds the verified
 // mandate; it hands the search to its fetcher sub-agent, one delegation
-// deeper.
+// deeper, which looks the topic up in the source index over gRPC, then
+// searches through the Gateway over HTTP.
 func (d *demo) researchTopic(w http.ResponseWriter, r *http.Request) {
 	ctx, span := d.research.tracer.Start(r.Context(), "research topic")
 	defer span.End()
@@ -221,6 +238,12 @@ func (d *demo) researchTopic(w http.ResponseWriter, r *http.Request) {
 	ctx, fetch := d.research.tracer.Start(ctx, "fetch sources")
 	defer fetch.End()
 	q := r.URL.Query().Get("topic")
+	sources, err := d.index.lookup(ctx, q)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	fetch.SetAttributes(attribute.Int("index.sources", sources))
 	answer, err := get(ctx, d.research.client, d.cp.GatewayURL()+"/search?q="+url.QueryEscape(q), toolResource)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)

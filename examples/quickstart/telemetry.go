@@ -77,7 +77,14 @@ func (t *telemetry) shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (d *demo) flush(ctx context.Context) error { return d.telemetry.flush(ctx) }
+// flush stops the gRPC source index once its calls are done, then flushes
+// every tracer provider. A gRPC server span ends after the client has its
+// answer: stopping the index first makes sure the spans of its last call
+// have ended. The demonstration calls no service after flush.
+func (d *demo) flush(ctx context.Context) error {
+	d.index.stop()
+	return d.telemetry.flush(ctx)
+}
 
 // print writes the delegation chains and then each service's spans.
 func (d *demo) print(w io.Writer) error {
