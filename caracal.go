@@ -48,10 +48,11 @@ type Client struct {
 	production     bool
 	bootstrap      func() string // nil with a client secret
 
-	cfg   config
-	mints *mandate.MintCache // nil with a bootstrap token
-	coord *coordinator
-	apps  *appSessions
+	cfg    config
+	router *gateway.Router
+	mints  *mandate.MintCache // nil with a bootstrap token
+	coord  *coordinator
+	apps   *appSessions
 }
 
 // config holds the Options.
@@ -309,6 +310,11 @@ func build(s settings, opts []Option) (*Client, error) {
 		}
 		c.mints = mandate.NewMintCache(sts)
 	}
+	router, err := gateway.NewRouter(c.gatewayURL, c.bindings...)
+	if err != nil {
+		return nil, &ConfigError{Source: s.source, Field: "gateway_url", Variable: envGatewayURL, Err: err}
+	}
+	c.router = router
 	c.coord = newCoordinator(c)
 	c.apps = newAppSessions(c)
 	return c, nil

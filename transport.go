@@ -16,7 +16,6 @@ import (
 
 	"github.com/otelcaracal/otelcaracal/baggage"
 	"github.com/otelcaracal/otelcaracal/gateway"
-	"github.com/otelcaracal/otelcaracal/internal/httppath"
 	"github.com/otelcaracal/otelcaracal/propagator"
 )
 
@@ -156,26 +155,10 @@ func (c *Client) GatewayRequest(resource, path string) (*GatewayTarget, error) {
 	if strings.TrimSpace(resource) == "" {
 		return nil, fmt.Errorf("%w: gateway request: blank resource id", ErrInvalidRequest)
 	}
-	p, err := url.Parse(path)
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("%w: %q is not a URL path", gateway.ErrPath, clip(path))
-	case p.Scheme != "" || p.Host != "" || p.User != nil || strings.HasPrefix(path, "//"):
-		return nil, fmt.Errorf("%w: path must be relative", gateway.ErrPath)
-	case p.Fragment != "" || strings.Contains(path, "#"):
-		return nil, fmt.Errorf("%w: path must not contain a fragment", gateway.ErrPath)
+	u, err := c.router.RequestURL(path)
+	if err != nil {
+		return nil, err
 	}
-	esc := p.EscapedPath()
-	if !strings.HasPrefix(esc, "/") {
-		esc = "/" + esc
-	}
-	if httppath.HasTraversal(esc) {
-		return nil, fmt.Errorf("%w: path must not contain dot segments", gateway.ErrPath)
-	}
-	u, _ := url.Parse(c.gatewayURL) // checked at construction
-	raw := strings.TrimRight(u.EscapedPath(), "/") + esc
-	u.Path, _ = url.PathUnescape(raw)
-	u.RawPath, u.RawQuery, u.Fragment = raw, p.RawQuery, ""
 	return &GatewayTarget{URL: u, Header: http.Header{gateway.ResourceHeader: {resource}}}, nil
 }
 
@@ -221,42 +204,11 @@ func (t *appTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // resourceOf returns the resource a request is routed to, as the gateway
-// transport will route it: the binding named by X-Caracal-Resource or the
-// longest matching upstream prefix, or the named resource of a request
-// already addressed to the Gateway. It mirrors the routing of package
-// gateway, which exports none, so that the envelope of the provisioned
+// transport will route it, so that the envelope of the provisioned
 // delegation is in the context before the gateway transport injects it.
 func (c *Client) resourceOf(r *http.Request) (string, error) {
-	named := strings.TrimSpace(r.Header.Get(gateway.ResourceHeader))
-	best, bestLen := "", -1
-	for _, b := range c.bindings {
-		if named != "" && b.Resource != named {
-			continue
-		}
-		p, err := url.Parse(b.UpstreamPrefix)
-		if err != nil {
-			continue
-		}
-		pp := strings.TrimRight(p.EscapedPath(), "/")
-		if underPrefix(r.URL, p.Scheme, p.Host, pp) && len(pp) > bestLen {
-			best, bestLen = b.Resource, len(pp)
-		}
-	}
-	if best != "" {
-		return best, nil
-	}
-	g, _ := url.Parse(c.gatewayURL)
-	if named != "" && underPrefix(r.URL, g.Scheme, g.Host, strings.TrimRight(g.EscapedPath(), "/")) &&
-		!httppath.HasTraversal(r.URL.EscapedPath()) {
-		return named, nil
+	if _, res, ok := c.router.Resolve(r); ok {
+		return res, nil
 	}
 	return "", fmt.Errorf("%w: %s %s", ErrNotGatewayBound, r.Method, r.URL.Redacted())
-}
-
-func underPrefix(u *url.URL, scheme, host, prefix string) bool {
-	if !strings.EqualFold(u.Scheme, scheme) || !strings.EqualFold(u.Host, host) {
-		return false
-	}
-	p := u.EscapedPath()
-	return prefix == "" || p == prefix || strings.HasPrefix(p, prefix+"/")
 }

@@ -59,7 +59,7 @@ func NewGRPCCredentials(opts ...Option) credentials.PerRPCCredentials {
 		g.targets = append(g.targets, t)
 	}
 	if c.gatewayURL != "" {
-		rt, err := newRouter(c.gatewayURL, nil)
+		rt, err := NewRouter(c.gatewayURL)
 		switch {
 		case err != nil:
 			errs = append(errs, err)

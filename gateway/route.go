@@ -6,6 +6,7 @@ package gateway // import "github.com/otelcaracal/otelcaracal/gateway"
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 
@@ -31,8 +32,10 @@ type Binding struct {
 // or holds a dot segment or backslash (Caracal protocol §7.1).
 var ErrPath = errors.New("caracal gateway: path rejected")
 
-// router holds a gateway URL and bindings, checked at construction.
-type router struct {
+// Router decides which HTTP requests are gateway-bound and where they go
+// (Caracal protocol §7.1–7.2). NewTransport uses one; it is exported for
+// clients that need the same decision before a request is sent.
+type Router struct {
 	base     *url.URL // scheme, host and base path without a trailing "/"
 	bindings []route
 }
@@ -42,14 +45,18 @@ type route struct {
 	prefix   *url.URL
 }
 
-func newRouter(gatewayURL string, bindings []Binding) (*router, error) {
+// NewRouter returns a Router for the Gateway at gatewayURL, an absolute
+// http or https URL that may include a base path, and the bindings. All
+// problems are reported together; the Router returned with an error is
+// nil.
+func NewRouter(gatewayURL string, bindings ...Binding) (*Router, error) {
 	base, err := url.Parse(gatewayURL)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("caracal gateway: gateway URL %q must be an absolute http(s) URL", gatewayURL)
 	}
 	base.Path = strings.TrimRight(base.Path, "/")
 	base.RawPath, base.RawQuery, base.Fragment = "", "", ""
-	r := &router{base: base}
+	r := &Router{base: base}
 	var errs []error
 	for _, b := range bindings {
 		p, err := url.Parse(b.UpstreamPrefix)
@@ -64,13 +71,38 @@ func newRouter(gatewayURL string, bindings []Binding) (*router, error) {
 			r.bindings = append(r.bindings, route{resource: b.Resource, prefix: p})
 		}
 	}
-	return r, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
+
+// Resolve returns the Gateway URL and resource of a gateway-bound request,
+// or ok false. A request is gateway-bound when its URL lies under a
+// binding's upstream prefix (the binding named by X-Caracal-Resource, or
+// else the longest prefix), or when it already addresses the Gateway and
+// names its resource in X-Caracal-Resource.
+func (rt *Router) Resolve(r *http.Request) (u *url.URL, resource string, ok bool) {
+	named := strings.TrimSpace(r.Header.Get(ResourceHeader))
+	if u, res, ok := rt.resolve(r.URL, named); ok {
+		return u, res, true
+	}
+	if named != "" && rt.inGateway(r.URL) {
+		return r.URL, named, true
+	}
+	return nil, "", false
+}
+
+// RequestURL returns the Gateway URL of a resource path (Caracal protocol
+// §7.1): the path must be relative, without a fragment, and free of "."
+// and ".." segments and backslashes, also when percent-decoded again and
+// again; an empty path is "/". Refused paths give errors matching ErrPath.
+func (rt *Router) RequestURL(path string) (*url.URL, error) { return rt.request(path) }
 
 // resolve returns the gateway URL and resource for u, or ok false when u
 // is not bound to a resource. A resource named by the caller selects its
 // binding; otherwise the longest matching prefix does.
-func (rt *router) resolve(u *url.URL, resource string) (out *url.URL, res string, ok bool) {
+func (rt *Router) resolve(u *url.URL, resource string) (out *url.URL, res string, ok bool) {
 	var best *route
 	for i := range rt.bindings {
 		b := &rt.bindings[i]
@@ -94,7 +126,7 @@ func (rt *router) resolve(u *url.URL, resource string) (out *url.URL, res string
 
 // inGateway reports whether u already addresses the Gateway: same scheme
 // and host, and a path at or below its base path without traversal.
-func (rt *router) inGateway(u *url.URL) bool {
+func (rt *Router) inGateway(u *url.URL) bool {
 	if !strings.EqualFold(u.Scheme, rt.base.Scheme) || !strings.EqualFold(u.Host, rt.base.Host) {
 		return false
 	}
@@ -105,7 +137,7 @@ func (rt *router) inGateway(u *url.URL) bool {
 	return !httppath.HasTraversal(p)
 }
 
-func (rt *router) join(path, query string) *url.URL {
+func (rt *Router) join(path, query string) *url.URL {
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
@@ -119,7 +151,7 @@ func (rt *router) join(path, query string) *url.URL {
 
 // request returns the gateway URL of a resource path (Caracal protocol
 // §7.1): relative, no fragment, no traversal.
-func (rt *router) request(path string) (*url.URL, error) {
+func (rt *Router) request(path string) (*url.URL, error) {
 	p, err := url.Parse(path)
 	switch {
 	case err != nil:

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/propagation"
@@ -41,10 +40,7 @@ func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 	c := newConfig(opts)
 	f := &front{next: otelhttp.NewTransport(&injector{base: base, cfg: &c}, c.otelhttp...)}
 	if c.gatewayURL != "" {
-		f.router, f.err = newRouter(c.gatewayURL, c.bindings)
-		if f.router == nil {
-			f.router = &router{}
-		}
+		f.router, f.err = NewRouter(c.gatewayURL, c.bindings...)
 	}
 	return f
 }
@@ -78,7 +74,7 @@ type requestKey struct{}
 // sent.
 type front struct {
 	next   http.RoundTripper
-	router *router // nil without a gateway
+	router *Router // nil without a gateway
 	err    error
 }
 
@@ -111,14 +107,7 @@ func (t *front) resolve(r *http.Request) (*url.URL, string, bool) {
 	if t.router == nil {
 		return nil, "", false
 	}
-	named := strings.TrimSpace(r.Header.Get(ResourceHeader))
-	if u, res, ok := t.router.resolve(r.URL, named); ok {
-		return u, res, true
-	}
-	if named != "" && t.router.inGateway(r.URL) {
-		return r.URL, named, true
-	}
-	return nil, "", false
+	return t.router.Resolve(r)
 }
 
 func (t *front) bound(r *http.Request) bool {
