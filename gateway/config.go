@@ -85,9 +85,10 @@ func (g globalPropagator) Extract(ctx context.Context, c propagation.TextMapCarr
 
 func (g globalPropagator) Fields() []string { return g.get().Fields() }
 
-// Option configures NewTransport, NewClient and NewHandler. Options that
-// concern only the client side or only the server side are ignored by the
-// other.
+// Option configures NewTransport, NewClient and NewHandler, and the gRPC
+// constructors (GRPCDialOptions, GRPCServerOptions and the handlers and
+// credentials they are made of). Options that concern only one side or
+// only one protocol are ignored by the others.
 type Option interface {
 	apply(*config)
 }

@@ -24,6 +24,16 @@
 //
 //	http.Handle("/tools", gateway.NewHandler(tools, "tools", gateway.WithVerifier(v)))
 //
+// For gRPC, GRPCDialOptions and GRPCServerOptions give otelgrpc's
+// handlers the same propagation, a per-RPC credential that sends the
+// mandate to configured targets, and, with WithVerifier, interceptors that
+// refuse calls without a valid mandate:
+//
+//	conn, err := grpc.NewClient(target, gateway.GRPCDialOptions(
+//		gateway.WithGRPCTargets(gateway.GRPCTarget{Resource: "resource://index", Authority: target}),
+//		gateway.WithMandates(gateway.Mint(cache, nil, 0)))...)
+//	srv := grpc.NewServer(gateway.GRPCServerOptions(gateway.WithVerifier(v))...)
+//
 // Build outbound requests with http.NewRequestWithContext: the envelope is
 // read from the request's context, and http.NewRequest gives a request an
 // empty one.
