@@ -29,6 +29,12 @@ type CallOptions struct {
 // Session or an application binding made, else the subject token pinned
 // on ctx.
 //
+// The client's own token is its lifecycle mandate (use=session, scope
+// agent:lifecycle): it lets its holder act as the application at the
+// coordinator. Send these headers only to services of the same
+// application; for a resource, send a mandate minted for it
+// (MintMandate) through the Gateway instead.
+//
 // traceparent names ctx's span, or a new random trace when ctx has none.
 // A context that is not bound fails with ErrNotBound, unless
 // opts.AsApplication is set: the headers are then a bare root, a

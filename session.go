@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
+
 	"github.com/otelcaracal/otelcaracal/baggage"
 	"github.com/otelcaracal/otelcaracal/propagator"
 )
@@ -155,11 +157,21 @@ type started struct {
 // authority the child takes (InheritAuthority, NoAuthority or
 // NarrowAuthority), which sets its envelope's delegation, parent edge and
 // hop as §2.6 says. The context fn gets acts for the new session with the
-// client's own token; ctx's subject token is not passed on.
+// client's own token; ctx's subject token is not passed on. The session
+// runs in a span, caracal.session, so that one task is one trace.
 //
 // The start is sent with an Idempotency-Key and retried up to twice on
 // 5xx and network errors; see CoordinatorError for what a refusal gives.
 func (c *Client) Session(ctx context.Context, fn func(context.Context) error, opts SessionOptions) (err error) {
+	// One span for the whole session, so that its coordinator calls and
+	// everything fn does belong to one trace, and so one delegation chain.
+	ctx, span := c.tracer().Start(ctx, "caracal.session")
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, "session failed")
+		}
+		span.End()
+	}()
 	st, err := c.start(ctx, opts, "")
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/otelcaracal/otelcaracal"
 	"github.com/otelcaracal/otelcaracal/baggage"
@@ -393,15 +394,26 @@ func TestCoordinatorSpans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The session's span is the caller's child; its calls are the
+	// session span's children.
+	var session trace.SpanContext
+	for _, s := range sr.Ended() {
+		if s.Name() == "caracal.session" {
+			session = s.SpanContext()
+			if s.Parent().SpanID() != work.SpanContext().SpanID() {
+				t.Error("session span is not a child of the caller's span")
+			}
+		}
+	}
 	names := map[string]bool{}
 	for _, s := range sr.Ended() {
-		if s.Name() == "work" {
+		if s.Name() == "work" || s.Name() == "caracal.session" {
 			continue
 		}
 		names[s.Name()] = true
-		parent, trace := s.Parent(), work.SpanContext()
-		if parent.SpanID() != trace.SpanID() || s.SpanContext().TraceID() != trace.TraceID() {
-			t.Errorf("span %q is not a child of the caller's span", s.Name())
+		parent := s.Parent()
+		if parent.SpanID() != session.SpanID() || s.SpanContext().TraceID() != work.SpanContext().TraceID() {
+			t.Errorf("span %q is not a child of the session's span", s.Name())
 		}
 		var text strings.Builder
 		for _, a := range s.Attributes() {

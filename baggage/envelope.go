@@ -110,10 +110,15 @@ func (e Envelope) Validate() error {
 // delegation id (Caracal protocol §2.6): the current edge becomes the parent
 // edge, id becomes the current edge and the hop grows by one. The session
 // and subject record stay. It fails with ErrHopLimit at MaxHop and with
-// ErrEmptyDelegation for an empty id.
+// ErrEmptyDelegation for an empty id. Accepting the delegation the
+// envelope already acts under changes nothing: an edge is never its own
+// parent.
 func (e Envelope) AcceptDelegation(id string) (Envelope, error) {
 	if id == "" {
 		return e, ErrEmptyDelegation
+	}
+	if id == e.DelegationEdge {
+		return e, nil
 	}
 	if e.Hop >= MaxHop {
 		return e, fmt.Errorf("%w: accepting %q at hop %d", ErrHopLimit, id, e.Hop)

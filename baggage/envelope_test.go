@@ -52,6 +52,12 @@ func TestAcceptDelegation(t *testing.T) {
 			wantErr: baggage.ErrHopLimit,
 		},
 		{
+			name: "same edge again",
+			in:   baggage.Envelope{AgentSession: "a", DelegationEdge: "edge-6", ParentEdge: "p", Hop: 1},
+			id:   "edge-6",
+			want: baggage.Envelope{AgentSession: "a", DelegationEdge: "edge-6", ParentEdge: "p", Hop: 1},
+		},
+		{
 			name:    "empty id",
 			in:      baggage.Envelope{Hop: 1},
 			want:    baggage.Envelope{Hop: 1},

@@ -190,6 +190,27 @@ func TestDelegatedMandate(t *testing.T) {
 	}
 }
 
+// TestDelegationTTLCap: a mint without a TTL is capped at the edge's
+// ttl_seconds; one asking for more is refused (§5.3).
+func TestDelegationTTLCap(t *testing.T) {
+	srv, _ := newServer(t)
+	_, child, edge := provision(t, srv, caracaltest.Delegation{
+		Scopes: []string{"tools:read"}, Constraints: caracaltest.Constraints{TTLSeconds: 120},
+	})
+	req := mandate.ExchangeRequest{
+		Resources: []string{res}, Scopes: []string{"tools:read"}, AgentSessionID: child, DelegationEdgeID: edge,
+	}
+	tok, err := exchange(t, srv, req)
+	if err != nil || tok.ExpiresIn != 2*time.Minute {
+		t.Fatalf("default TTL: %v %v", tok, err)
+	}
+	req.TTL = 5 * time.Minute
+	var se *mandate.STSError
+	if _, err := exchange(t, srv, req); !errors.As(err, &se) || se.StatusCode != http.StatusForbidden {
+		t.Errorf("TTL over the cap: %v", err)
+	}
+}
+
 func TestApprovalHold(t *testing.T) {
 	srv, _ := newServer(t)
 	srv.SetResource(caracaltest.Resource{ID: res, RequireApproval: true})

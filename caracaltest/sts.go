@@ -120,7 +120,8 @@ func (s *Server) exchange(r *http.Request) (map[string]any, error) {
 		}
 		c.Use, c.AgentSessionID = mandate.UseSession, session
 	default:
-		if ttl, err = s.bindDelegationLocked(c, session, edgeID, ttl); err != nil {
+		explicit := form.Get("ttl_seconds") != "" && form.Get("ttl_seconds") != "0"
+		if ttl, err = s.bindDelegationLocked(c, session, edgeID, ttl, explicit); err != nil {
 			return nil, err
 		}
 		if err := s.holdLocked(form, resources); err != nil {
@@ -205,7 +206,12 @@ func requestedTTL(raw string) (time.Duration, error) {
 
 // bindDelegationLocked fills c for a delegated mint (use=gateway) and
 // returns the TTL clamped to the edge (§5.3).
-func (s *Server) bindDelegationLocked(c *mandate.Claims, session, edgeID string, ttl time.Duration) (time.Duration, error) {
+func (s *Server) bindDelegationLocked(
+	c *mandate.Claims,
+	session, edgeID string,
+	ttl time.Duration,
+	explicit bool,
+) (time.Duration, error) {
 	if c.Scope == LifecycleScope || slices.Contains(strings.Fields(c.Scope), LifecycleScope) {
 		return 0, deny(http.StatusForbidden, "access_denied", "policy denied (operation_not_permitted)")
 	}
@@ -233,8 +239,13 @@ func (s *Server) bindDelegationLocked(c *mandate.Claims, session, edgeID string,
 	if err != nil {
 		return 0, err
 	}
-	if e.constraints.TTLSeconds > 0 && ttl > time.Duration(e.constraints.TTLSeconds)*time.Second {
-		return 0, deny(http.StatusForbidden, "access_denied", "policy denied (ttl exceeds delegation)")
+	// A requested TTL above the edge's cap is refused; the default one is
+	// capped at issuance (§5.3).
+	if edgeCap := time.Duration(e.constraints.TTLSeconds) * time.Second; edgeCap > 0 && ttl > edgeCap {
+		if explicit {
+			return 0, deny(http.StatusForbidden, "access_denied", "policy denied (ttl exceeds delegation)")
+		}
+		ttl = edgeCap
 	}
 	ttl = min(ttl, e.expires.Sub(s.cfg.now()))
 	c.Use = mandate.UseGateway

@@ -34,6 +34,16 @@
 //		gateway.WithMandates(gateway.Mint(cache, nil, 0)))...)
 //	srv := grpc.NewServer(gateway.GRPCServerOptions(gateway.WithVerifier(v))...)
 //
+// The Gateway proxies HTTP only, so a gRPC service is called directly and
+// must check what the Gateway would: verify the delegated mandate the STS
+// mints (use=gateway, audience the issuer, target the service) and accept
+// each one once:
+//
+//	v, err := mandate.NewVerifier(issuer, zone, issuer,
+//		mandate.WithAllowedUses(mandate.UseGateway),
+//		mandate.WithRequiredTargets("resource://index"),
+//		mandate.WithReplayCheck())
+//
 // Build outbound requests with http.NewRequestWithContext: the envelope is
 // read from the request's context, and http.NewRequest gives a request an
 // empty one.
@@ -42,6 +52,8 @@
 //
 // Without WithVerifier, NewHandler checks nothing: the envelope it reads
 // from baggage is what the caller claims, and the bearer token it reads is
-// not verified. Never authorize on them. A mandate is only ever sent to the
+// not verified. Never authorize on them. The package does not read
+// CARACAL_ENV: the production guard of Caracal protocol §3 is applied by
+// otelcaracal.Client.BindFromRequest and Middleware. A mandate is only ever sent to the
 // Gateway, and a redirect of a gateway-bound request is not followed.
 package gateway // import "github.com/otelcaracal/otelcaracal/gateway"

@@ -42,6 +42,7 @@ type Verifier struct {
 	cfg      verifierConfig
 	parser   *jwt.Parser
 	keys     *keyStore
+	replay   replayCache
 }
 
 // NewVerifier returns a Verifier for mandates issued by issuer (the STS
@@ -112,8 +113,10 @@ func NewVerifier(
 //     delegation_edge_id, then the delegation-graph epoch, where
 //     configured.
 //
-// Verify does not detect replay (jti): that is the Gateway's job. Error
-// messages never contain the token.
+// Verify does not detect replay (jti) unless WithReplayCheck is given:
+// that is the Gateway's job, and a service that accepts single-use
+// mandates without the Gateway in front must ask for it. Error messages
+// never contain the token.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if token == "" {
 		return nil, ErrMissingToken
@@ -138,6 +141,12 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	// Revocation state, last because it may ask a store.
 	if err := v.checkRevocation(ctx, c); err != nil {
 		return nil, err
+	}
+	// Replay, once the mandate is known to be valid.
+	if v.cfg.replay {
+		if err := v.replay.check(c, v.cfg.clock()); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }

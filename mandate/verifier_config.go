@@ -32,6 +32,7 @@ type verifierConfig struct {
 
 	revocation RevocationChecker
 	epochs     DelegationEpochSource
+	replay     bool
 }
 
 // newVerifierConfig returns the defaults with opts applied in order.
@@ -289,5 +290,18 @@ func WithDelegationEpochs(src DelegationEpochSource) VerifierOption {
 	return verifierOptionFunc(func(cfg verifierConfig) verifierConfig {
 		cfg.epochs = src
 		return cfg
+	})
+}
+
+// WithReplayCheck makes the verifier accept each single-use mandate (any
+// use but session) once, remembering its jti until it expires, as the
+// Gateway does (Caracal protocol §7.3 step 9). Use it on a service that
+// accepts use=gateway mandates directly, without the Gateway in front,
+// such as a gRPC service. A replay fails with ErrReplay. The memory is the
+// verifier's own: replicas of a service do not share it.
+func WithReplayCheck() VerifierOption {
+	return verifierOptionFunc(func(c verifierConfig) verifierConfig {
+		c.replay = true
+		return c
 	})
 }

@@ -12,7 +12,6 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -120,13 +119,14 @@ func (d *demo) serveTool() error {
 	v, err := d.cp.Verifier(d.cp.Issuer(),
 		mandate.WithAllowedUses(mandate.UseGateway),
 		mandate.WithRequiredTargets(toolResource),
-		mandate.WithRequiredScopes(toolScope))
+		mandate.WithRequiredScopes(toolScope),
+		mandate.WithReplayCheck())
 	if err != nil {
 		return err
 	}
 	tp := d.provider("tool-service")
 	d.server = grpc.NewServer(gateway.GRPCServerOptions(
-		gateway.WithVerifier(&oneShot{Verifier: v, seen: map[string]time.Time{}}),
+		gateway.WithVerifier(v),
 		gateway.WithOTelGRPCOptions(otelgrpc.WithTracerProvider(tp)),
 	)...)
 	d.server.RegisterService(&toolsService, &tool{tracer: tp.Tracer(instrumentation)})
@@ -291,34 +291,4 @@ func (t *tool) Sources(ctx context.Context, query string, send func(string) erro
 		}
 	}
 	return nil
-}
-
-// oneShot accepts each mandate once: the check the Gateway makes on the
-// one-shot mandates of delegated calls (Caracal protocol §7.3 step 9),
-// which a resource verifier does not. A mandate is remembered until it
-// could no longer be verified.
-type oneShot struct {
-	gateway.Verifier
-	mu   sync.Mutex
-	seen map[string]time.Time // jti → when to forget it
-}
-
-func (o *oneShot) Verify(ctx context.Context, token string) (*mandate.Claims, error) {
-	c, err := o.Verifier.Verify(ctx, token)
-	if err != nil {
-		return nil, err
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	now := time.Now()
-	for jti, forget := range o.seen {
-		if now.After(forget) {
-			delete(o.seen, jti)
-		}
-	}
-	if _, replayed := o.seen[c.ID]; replayed {
-		return nil, fmt.Errorf("%w: mandate replayed", mandate.ErrInvalidToken)
-	}
-	o.seen[c.ID] = c.ExpiresAt.Add(mandate.ClockLeeway)
-	return c, nil
 }

@@ -7,8 +7,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"sync"
-	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -84,7 +82,8 @@ func (d *demo) startIndex(research *sdktrace.TracerProvider) (*sourceIndex, erro
 	v, err := d.cp.Verifier(d.cp.Issuer(),
 		mandate.WithAllowedUses(mandate.UseGateway),
 		mandate.WithRequiredTargets(indexResource),
-		mandate.WithRequiredScopes(indexScope))
+		mandate.WithRequiredScopes(indexScope),
+		mandate.WithReplayCheck())
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +91,7 @@ func (d *demo) startIndex(research *sdktrace.TracerProvider) (*sourceIndex, erro
 	x := &sourceIndex{tracer: tp.Tracer("github.com/otelcaracal/otelcaracal/examples/quickstart")}
 	// Every call verified, or refused, before its server span starts.
 	x.server = grpc.NewServer(gateway.GRPCServerOptions(
-		gateway.WithVerifier(&oneShot{Verifier: v, seen: map[string]time.Time{}}),
+		gateway.WithVerifier(v),
 		gateway.WithOTelGRPCOptions(otelgrpc.WithTracerProvider(tp)),
 	)...)
 	x.server.RegisterService(&indexService, x)
@@ -160,34 +159,4 @@ func (x *sourceIndex) stop() {
 		<-x.served
 		x.server = nil
 	}
-}
-
-// oneShot accepts each mandate once: the check the Gateway makes on the
-// one-shot mandates of delegated calls (Caracal protocol §7.3 step 9),
-// which a resource verifier does not. A mandate is remembered until it
-// could no longer be verified.
-type oneShot struct {
-	gateway.Verifier
-	mu   sync.Mutex
-	seen map[string]time.Time // jti → when to forget it
-}
-
-func (o *oneShot) Verify(ctx context.Context, token string) (*mandate.Claims, error) {
-	c, err := o.Verifier.Verify(ctx, token)
-	if err != nil {
-		return nil, err
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	now := time.Now()
-	for jti, forget := range o.seen {
-		if now.After(forget) {
-			delete(o.seen, jti)
-		}
-	}
-	if _, replayed := o.seen[c.ID]; replayed {
-		return nil, fmt.Errorf("%w: mandate replayed", mandate.ErrInvalidToken)
-	}
-	o.seen[c.ID] = c.ExpiresAt.Add(mandate.ClockLeeway)
-	return c, nil
 }
