@@ -36,3 +36,11 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 		done; \
 	done
+
+# e2e builds Jaeger (collector/e2e/jaeger pins v1.75.0) and otelcol-caracal,
+# starts both on 127.0.0.1, runs the quickstart through the collector and
+# checks the trace through Jaeger's HTTP API; see collector/e2e/run.sh.
+# E2E_KEEP=1 keeps Jaeger and the collector up afterwards until Ctrl-C.
+.PHONY: e2e
+e2e:
+	@GO="$(GO)" bash collector/e2e/run.sh
