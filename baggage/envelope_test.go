@@ -171,7 +171,8 @@ func TestNewMember(t *testing.T) {
 
 func TestReservedKeys(t *testing.T) {
 	keys := baggage.ReservedKeys()
-	if fmt.Sprint(keys) != "[caracal.agent_session caracal.delegation_edge caracal.hop caracal.parent_edge caracal.session]" {
+	want := "[caracal.agent_session caracal.delegation_edge caracal.hop caracal.parent_edge caracal.session]"
+	if fmt.Sprint(keys) != want {
 		t.Errorf("ReservedKeys = %v", keys)
 	}
 	keys[0] = "changed"

@@ -239,7 +239,8 @@ func (s *Server) proxy(g *gatewayRequest, res *Resource, tok string) {
 
 	ctx, cancel := context.WithTimeout(g.r.Context(), 30*time.Second)
 	defer cancel()
-	out, err := http.NewRequestWithContext(ctx, g.r.Method, target.String(), http.MaxBytesReader(nil, g.r.Body, maxRequestBytes))
+	body := http.MaxBytesReader(nil, g.r.Body, maxRequestBytes)
+	out, err := http.NewRequestWithContext(ctx, g.r.Method, target.String(), body)
 	if err != nil {
 		g.fail(http.StatusBadGateway, "internal_error", "upstream not addressable")
 		return
@@ -292,7 +293,8 @@ func upstreamHeaders(r *http.Request, tok, id string) http.Header {
 	stripCaracalBaggage(h)
 	h.Set("Authorization", "Bearer "+tok)
 	h.Set("X-Request-Id", id)
-	sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), propagation.HeaderCarrier(h)))
+	in := propagation.TraceContext{}.Extract(context.Background(), propagation.HeaderCarrier(h))
+	sc := trace.SpanContextFromContext(in)
 	if !sc.IsValid() {
 		h.Set("Traceparent", "00-"+randomHex(16)+"-"+randomHex(8)+"-01")
 	}

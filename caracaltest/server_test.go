@@ -323,7 +323,8 @@ func TestGatewayRefusals(t *testing.T) {
 		{"client id header", "/x", "Bearer " + mint(), res, "X-Caracal-Client-ID", 400, "identity comes from the token"},
 		{"no resource", "/x", "Bearer " + mint(), "", "", 400, "missing routing headers"},
 		{"traversal", "/a/%252e%252e/b", "Bearer " + mint(), res, "", 400, "path traversal"},
-		{"other resource", "/x", "Bearer " + mint(), "resource://nope", "", 403, "policy denied (resource_outside_delegation)"},
+		{"other resource", "/x", "Bearer " + mint(), "resource://nope", "", 403,
+			"policy denied (resource_outside_delegation)"},
 		{"wrong use", "/x", "Bearer " + resourceUse, res, "", 403, "gateway mandate required"},
 	}
 	for _, tt := range tests {
@@ -438,7 +439,8 @@ func TestCoordinator(t *testing.T) {
 	if svc["lease_generation"] != 1.0 || svc["heartbeat_deadline_at"] == nil {
 		t.Errorf("service start: %v", svc)
 	}
-	if st, hb, _ := call("POST", z+"/agents/"+s+"/heartbeat", map[string]any{"status": "healthy", "lease_generation": 1}); st != 200 ||
+	beat := map[string]any{"status": "healthy", "lease_generation": 1}
+	if st, hb, _ := call("POST", z+"/agents/"+s+"/heartbeat", beat); st != 200 ||
 		hb["agent"].(map[string]any)["lease_generation"] != 1.0 {
 		t.Errorf("heartbeat: %d %v", st, hb)
 	}

@@ -253,7 +253,8 @@ func TestInjectMerge(t *testing.T) {
 	h := http.Header{}
 	h.Set("baggage", "tenant=hooli,caracal.hop=9,caracal.delegation_edge=stale")
 	propagator.Caracal{}.Inject(ctx, propagation.HeaderCarrier(h))
-	if got, want := h.Values("baggage"), []string{"caracal.agent_session=sess,caracal.hop=2,tenant=hooli,x=1"}; !equal(got, want) {
+	want := []string{"caracal.agent_session=sess,caracal.hop=2,tenant=hooli,x=1"}
+	if got := h.Values("baggage"); !equal(got, want) {
 		t.Errorf("baggage = %q, want %q", got, want)
 	}
 
