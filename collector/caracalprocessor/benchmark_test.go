@@ -6,6 +6,7 @@ package caracalprocessor_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/attributesprocessor"
@@ -172,5 +173,32 @@ func BenchmarkAttributes(b *testing.B) {
 	}
 	for _, bb := range benchBatches {
 		b.Run(bb.name, func(b *testing.B) { benchmark(b, p, bb.batch()) })
+	}
+}
+
+// BenchmarkAdversarialValue processes one span whose value is a long run
+// of "eyJ" or of "a\t": the time per byte stays flat as the value grows.
+func BenchmarkAdversarialValue(b *testing.B) {
+	for _, pattern := range []string{"eyJ", "a\t"} {
+		for _, size := range []int{64 << 10, 1 << 20} {
+			b.Run(fmt.Sprintf("%q/%dKiB", pattern, size>>10), func(b *testing.B) {
+				v := strings.Repeat(pattern, size/len(pattern))
+				set := processortest.NewNopSettings(caracalprocessor.Type)
+				p, err := caracalprocessor.NewFactory().CreateTraces(context.Background(), set,
+					defaultConfig(), consumertest.NewNop())
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.SetBytes(int64(size))
+				for b.Loop() {
+					td := ptrace.NewTraces()
+					td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty().
+						Attributes().PutStr("note", v)
+					if err := p.ConsumeTraces(context.Background(), td); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }

@@ -161,7 +161,7 @@ func hopValue(v pcommon.Value) (int64, bool) {
 }
 
 func nonEmptyStr(v pcommon.Value) string {
-	if v.Type() == pcommon.ValueTypeStr {
+	if v.Type() == pcommon.ValueTypeStr && strings.TrimSpace(v.Str()) != "" {
 		return v.Str()
 	}
 	return ""

@@ -236,7 +236,9 @@ func hasJWT(s string) bool {
 				return true
 			}
 		}
-		s = s[3:]
+		// Any later "eyJ" inside this run ends where it ends and fails
+		// alike: skip the run, so the scan stays linear.
+		s = s[max(h, 3):]
 	}
 }
 
@@ -257,12 +259,17 @@ func base64urlRun(s string) int {
 // followed by spaces or tabs and a token68 (RFC 9110 §11.2) of at least
 // minBearerToken characters, or of any length when it ends s.
 func hasBearer(s string) bool {
-	tab := strings.IndexByte(s, '\t')
+	// The next space and tab are looked up again only once passed, so the
+	// scan stays linear.
+	tab, sp := strings.IndexByte(s, '\t'), strings.IndexByte(s, ' ')
 	for off := 0; off < len(s); {
 		if tab >= 0 && tab < off {
 			tab = nextIndex(s, off, '\t')
 		}
-		i := nextIndex(s, off, ' ')
+		if sp >= 0 && sp < off {
+			sp = nextIndex(s, off, ' ')
+		}
+		i := sp
 		if i < 0 || (tab >= 0 && tab < i) {
 			i = tab
 		}

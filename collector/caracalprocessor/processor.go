@@ -239,10 +239,55 @@ func (p *caracalProcessor) remove(m pcommon.Map) {
 	})
 }
 
+// dropDuplicateClaims keeps only the last of each caracal.* key of m, the
+// one the policy reads. OTLP allows duplicate keys and pcommon's Put*
+// rewrites the first, so an earlier copy could outlive the policy: a
+// forged "verified" before a "claimed", say.
+func dropDuplicateClaims(m pcommon.Map) {
+	var seen [16]string
+	n, dup := 0, false
+	m.Range(func(k string, _ pcommon.Value) bool {
+		if !strings.HasPrefix(k, keyPrefix) {
+			return true
+		}
+		for _, s := range seen[:n] {
+			if s == k {
+				dup = true
+				return false
+			}
+		}
+		if n == len(seen) {
+			dup = true // Too many to tell cheaply: take the slow path.
+			return false
+		}
+		seen[n] = k
+		n++
+		return true
+	})
+	if !dup {
+		return
+	}
+	count := map[string]int{}
+	m.Range(func(k string, _ pcommon.Value) bool {
+		if strings.HasPrefix(k, keyPrefix) {
+			count[k]++
+		}
+		return true
+	})
+	m.RemoveIf(func(k string, _ pcommon.Value) bool {
+		if c := count[k]; c > 1 {
+			count[k] = c - 1
+			return true
+		}
+		return false
+	})
+}
+
 // processSpan scrubs a span, its events and its links, applies the
 // attribution policy and keeps what chain completion needs.
 func (p *caracalProcessor) processSpan(s ptrace.Span, trusted bool, b *batch) {
 	attrs := s.Attributes()
+	dropDuplicateClaims(attrs)
 	var d spanData
 	n := 0
 	attrs.Range(func(k string, v pcommon.Value) bool {
