@@ -10,10 +10,11 @@
 //
 // Every attribute of the resource, the scope, the span, its events and its
 // links is checked. An attribute is a credential when a segment of its key
-// (the parts between dots) ends with authorization, cookie, token, secret,
-// password, passwd, apikey, api_key, access_key, secret_key, private_key,
-// credential, credentials, bearer or jwt (ignoring ASCII case, "-" equal to
-// "_"), or with a name of CredentialsConfig.Keys; when its key matches one
+// (the parts between dots) ends with authorization, cookie(s), token,
+// secret(s), password(s), passwd, passphrase, apikey(s), api_key(s),
+// access_key, accesskey, secret_key, secretkey, private_key, privatekey,
+// credential(s), bearer or jwt (ignoring ASCII case, "-" equal to "_"), or
+// with a name of CredentialsConfig.Keys; when its key matches one
 // of CredentialsConfig.KeyPatterns; or when its value, or any string nested
 // in an array or map value, holds a JWT or a bearer token. So
 // http.request.header.authorization, set-cookie, accessToken and x-api-key
