@@ -249,26 +249,5 @@ func refusal(err error) error {
 	if mandate.StatusCode(err) == http.StatusForbidden {
 		c = codes.PermissionDenied
 	}
-	code := mandate.ErrorCode(err)
-	msg := code
-	if d, ok := errorDescriptions[code]; ok {
-		msg += ": " + d
-	}
-	return status.Error(c, msg)
-}
-
-// errorDescriptions are the default descriptions of the Caracal protocol
-// §6.4 error table, by code. mandate.WriteError holds the same table but
-// does not export it.
-var errorDescriptions = map[string]string{
-	"missing_token":       "Missing bearer token",
-	"invalid_token":       "Token validation failed",
-	"invalid_zone":        "Token zone validation failed",
-	"session_revoked":     "Session revoked",
-	"delegation_stale":    "Delegation graph changed",
-	"insufficient_scope":  "Required scope is missing",
-	"session_required":    "Session required",
-	"delegation_required": "Delegation required",
-	"chain_mismatch":      "Delegation chain validation failed",
-	"hop_count_exceeded":  "Hop count exceeded",
+	return status.Error(c, mandate.ErrorCode(err)+": "+mandate.ErrorDescription(err))
 }

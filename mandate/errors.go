@@ -177,6 +177,11 @@ func classify(err error) errorClass {
 // table, and nil, gives "invalid_token", so a caller fails closed.
 func ErrorCode(err error) string { return classify(err).code }
 
+// ErrorDescription returns the default description of err's class in the
+// Caracal protocol §6.4 table, such as "Token validation failed". It is
+// built from constants only: never from the token or its claims.
+func ErrorDescription(err error) string { return classify(err).description }
+
 // StatusCode returns the HTTP status for err: 401 or 403 as the Caracal
 // protocol §6.4 table says. Any error outside the table, and nil, gives 401.
 func StatusCode(err error) int { return classify(err).status }

@@ -47,6 +47,9 @@ func TestErrorTable(t *testing.T) {
 			if got := mandate.ErrorCode(tt.err); got != tt.code {
 				t.Errorf("ErrorCode = %q, want %q", got, tt.code)
 			}
+			if got := mandate.ErrorDescription(tt.err); got != tt.description {
+				t.Errorf("ErrorDescription = %q, want %q", got, tt.description)
+			}
 			if got := mandate.StatusCode(tt.err); got != tt.status {
 				t.Errorf("StatusCode = %d, want %d", got, tt.status)
 			}
