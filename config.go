@@ -5,7 +5,6 @@ package otelcaracal // import "github.com/otelcaracal/otelcaracal"
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/otelcaracal/otelcaracal/gateway"
 )
@@ -397,36 +397,20 @@ func readLimited(path string, limit int64) ([]byte, error) {
 // says alg none or whose exp is past (Caracal protocol §6.5). Opaque
 // tokens pass.
 func checkBootstrap(tok string, now time.Time) error {
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		return nil
+	var c jwt.MapClaims
+	// An unknown alg, such as "NONE", is an error that still returns the
+	// decoded token; only a token that does not decode is opaque.
+	t, _, _ := jwt.NewParser(jwt.WithPaddingAllowed()).ParseUnverified(tok, &c)
+	if t == nil {
+		return nil // Not a JWT: opaque tokens pass.
 	}
-	var h struct {
-		Alg string `json:"alg"`
-	}
-	if json.Unmarshal(decodeSegment(parts[0]), &h) != nil {
-		return nil
-	}
-	if strings.EqualFold(h.Alg, "none") {
+	if alg, _ := t.Header["alg"].(string); strings.EqualFold(alg, "none") {
 		return errors.New("a JWT with alg none is refused")
 	}
-	var c struct {
-		Exp *float64 `json:"exp"`
-	}
-	if json.Unmarshal(decodeSegment(parts[1]), &c) == nil && c.Exp != nil &&
-		time.Unix(int64(*c.Exp), 0).Before(now) {
+	if exp, err := c.GetExpirationTime(); err == nil && exp != nil && exp.Before(now) {
 		return errors.New("the token has expired")
 	}
 	return nil
-}
-
-// decodeSegment decodes base64url, unpadded with a padded fallback.
-func decodeSegment(s string) []byte {
-	if b, err := base64.RawURLEncoding.DecodeString(s); err == nil {
-		return b
-	}
-	b, _ := base64.URLEncoding.DecodeString(s)
-	return b
 }
 
 // profile is a caracal.toml (Caracal protocol §8.3).

@@ -5,8 +5,6 @@ package caracaltest // import "github.com/otelcaracal/otelcaracal/caracaltest"
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -17,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -124,27 +123,26 @@ func (g *gatewayRequest) bearer() (string, bool) {
 // peek reads exp, zone_id and client_id without verifying (§7.3 steps 3
 // and 6); the signature is checked later.
 func (g *gatewayRequest) peek(tok string, now time.Time) bool {
-	var c struct {
-		Exp      *float64 `json:"exp"`
-		ZoneID   any      `json:"zone_id"`
-		ClientID any      `json:"client_id"`
+	var c jwt.MapClaims
+	// An unknown alg is an error that still returns the decoded claims:
+	// the signature check refuses it later.
+	t, _, _ := jwt.NewParser().ParseUnverified(tok, &c)
+	var exp *jwt.NumericDate
+	err := errors.New("malformed")
+	if t != nil {
+		exp, err = c.GetExpirationTime()
 	}
-	parts := strings.Split(tok, ".")
-	raw, err := []byte(nil), errors.New("malformed")
-	if len(parts) == 3 {
-		raw, err = base64.RawURLEncoding.DecodeString(parts[1])
-	}
-	if err != nil || json.Unmarshal(raw, &c) != nil || c.Exp == nil {
+	if err != nil || exp == nil {
 		g.fail(http.StatusUnauthorized, "invalid_token", "malformed bearer token")
 		return false
 	}
-	g.expires = time.Unix(int64(*c.Exp), 0)
+	g.expires = exp.Time
 	if g.expires.Sub(now) < minRemainingLife {
 		g.fail(http.StatusUnauthorized, "credential_expired_not_renewable", "mandate expires too soon")
 		return false
 	}
-	zone, _ := c.ZoneID.(string)
-	client, _ := c.ClientID.(string)
+	zone, _ := c["zone_id"].(string)
+	client, _ := c["client_id"].(string)
 	if !tokenIDPattern.MatchString(zone) {
 		g.fail(http.StatusUnauthorized, "invalid_token", "missing token zone")
 		return false

@@ -5,12 +5,11 @@ package gateway // import "github.com/otelcaracal/otelcaracal/gateway"
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/otelcaracal/otelcaracal/baggage"
 	"github.com/otelcaracal/otelcaracal/mandate"
@@ -66,21 +65,13 @@ func SubjectToken() MandateSource {
 // peekUse reads the use claim of a JWT without verifying it; it is a local
 // guard only.
 func peekUse(tok string) (string, bool) {
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
+	var c jwt.MapClaims
+	// An unknown alg is an error that still returns the decoded claims.
+	if t, _, _ := jwt.NewParser().ParseUnverified(tok, &c); t == nil {
 		return "", false
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return "", false
-	}
-	var c struct {
-		Use *string `json:"use"`
-	}
-	if json.Unmarshal(raw, &c) != nil || c.Use == nil {
-		return "", false
-	}
-	return *c.Use, true
+	use, ok := c["use"].(string)
+	return use, ok
 }
 
 // Mint returns a MandateSource that mints through the STS with cache, for
