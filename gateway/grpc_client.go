@@ -105,13 +105,3 @@ func (c outgoingCarrier) Values(key string) []string {
 	}
 	return nil
 }
-
-// withoutBaggage is the carrier the propagators other than Caracal write
-// to: the baggage key is Caracal's, which merges what the application set.
-type withoutBaggage struct{ propagation.TextMapCarrier }
-
-func (c withoutBaggage) Set(key, value string) {
-	if !strings.EqualFold(key, "baggage") {
-		c.TextMapCarrier.Set(key, value)
-	}
-}

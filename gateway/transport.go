@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/propagation"
@@ -133,16 +134,13 @@ func (t *injector) RoundTrip(r *http.Request) (*http.Response, error) {
 	// The other propagators do not touch baggage: Caracal owns the header
 	// and merges what the caller set (Caracal protocol §2.3).
 	t.cfg.others.Inject(ctx, keepExisting(h))
-	if bound || t.cfg.propagation == PropagateAlways {
-		propagator.Caracal{}.Inject(ctx, propagation.HeaderCarrier(h))
-	} else if env := baggage.FromContext(ctx); !env.IsZero() {
+	bctx := ctx
+	if !bound && t.cfg.propagation == PropagateGatewayOnly && !baggage.FromContext(ctx).IsZero() {
 		// Gateway-only: third-party baggage goes on, the envelope does not.
-		if bare, err := baggage.ContextWithEnvelope(ctx, baggage.Envelope{}); err == nil {
-			propagator.Caracal{}.Inject(bare, propagation.HeaderCarrier(h))
-		}
-	} else {
-		propagator.Caracal{}.Inject(ctx, propagation.HeaderCarrier(h))
+		// An empty envelope always fits, so this cannot fail.
+		bctx, _ = baggage.ContextWithEnvelope(ctx, baggage.Envelope{})
 	}
+	propagator.Caracal{}.Inject(bctx, propagation.HeaderCarrier(h))
 
 	if bound {
 		tok, err := t.cfg.mandates.Mandate(ctx, resource)
@@ -168,9 +166,12 @@ func closeBody(r *http.Request) {
 // already has and drops an invalid traceparent (Caracal protocol §2.3
 // steps 1–2), and ignores baggage, which Caracal writes.
 func keepExisting(h http.Header) propagation.TextMapCarrier {
-	c := &mergeCarrier{HeaderCarrier: propagation.HeaderCarrier(h), keepTracestate: h.Get("Tracestate") != ""}
+	c := &mergeCarrier{
+		TextMapCarrier: withoutBaggage{propagation.HeaderCarrier(h)},
+		keepTracestate: h.Get("Tracestate") != "",
+	}
 	if h.Get("Traceparent") != "" {
-		sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), c.HeaderCarrier))
+		sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), c))
 		if c.keepTraceparent = sc.IsValid(); !c.keepTraceparent {
 			h.Del("Traceparent")
 		}
@@ -179,22 +180,26 @@ func keepExisting(h http.Header) propagation.TextMapCarrier {
 }
 
 type mergeCarrier struct {
-	propagation.HeaderCarrier
+	propagation.TextMapCarrier
 	keepTraceparent, keepTracestate bool
 }
 
 func (c *mergeCarrier) Set(key, value string) {
-	switch http.CanonicalHeaderKey(key) {
-	case "Traceparent":
-		if c.keepTraceparent {
-			return
-		}
-	case "Tracestate":
-		if c.keepTracestate {
-			return
-		}
-	case "Baggage":
+	switch {
+	case c.keepTraceparent && strings.EqualFold(key, "traceparent"),
+		c.keepTracestate && strings.EqualFold(key, "tracestate"):
 		return
 	}
-	c.HeaderCarrier.Set(key, value)
+	c.TextMapCarrier.Set(key, value)
+}
+
+// withoutBaggage is the carrier the propagators other than Caracal write
+// to, on HTTP and gRPC: the baggage key is Caracal's, which merges what
+// the application set.
+type withoutBaggage struct{ propagation.TextMapCarrier }
+
+func (c withoutBaggage) Set(key, value string) {
+	if !strings.EqualFold(key, "baggage") {
+		c.TextMapCarrier.Set(key, value)
+	}
 }
